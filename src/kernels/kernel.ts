@@ -1,0 +1,65 @@
+// defineKernel(): one WGSL op turned into cached pipelines, keyed by variant.
+//
+// A kernel's source is its .wgsl file, preceded by a prelude that fixes the
+// element type T (f32, or f16 where the device has shader-f16) and by the
+// shared snippets it names from lib/. Tuning knobs are WGSL `override`
+// constants. The pipeline key and GPU label are derived from the variant
+// (`rmsnorm_f32_WG256`), so they cannot drift from the code. Sizes that
+// change per call never enter the key: they go in the uniform Params.
+
+import type { Gpu } from '../runtime/gpu';
+import type { Binding, Recorder } from '../runtime/recorder';
+
+export type ElementType = 'f32' | 'f16';
+
+export interface KernelDef {
+  /** Op name: the file name, pipeline key prefix, GPU label, test and bench case. */
+  name: string;
+  /** The op's WGSL (imported with `?raw`). */
+  source: string;
+  /** Shared snippets from lib/ the op needs, prepended in order. */
+  libs?: readonly string[];
+}
+
+/** Override constants of a variant, e.g. { WG: 256 }. */
+export type Overrides = Readonly<Record<string, number>>;
+
+export interface Kernel {
+  readonly name: string;
+  /** The key of a variant: name, element type, then overrides in sorted order. */
+  key(type: ElementType, overrides?: Overrides): string;
+  /** Records one dispatch of this kernel's variant. */
+  dispatch(rec: Recorder, v: { type?: ElementType; overrides?: Overrides }, bindings: readonly Binding[], params: ArrayBuffer | null, groups: readonly number[]): void;
+}
+
+const prelude = (type: ElementType) => (type === 'f16' ? 'enable f16;\nalias T = f16;\n' : 'alias T = f32;\n');
+
+export function defineKernel(def: KernelDef): Kernel {
+  const code = (type: ElementType) => [prelude(type), ...(def.libs ?? []), def.source].join('\n');
+  const key = (type: ElementType, overrides: Overrides = {}) =>
+    [def.name, type, ...Object.keys(overrides).sort().map((k) => `${k}${overrides[k]}`)].join('_');
+  return {
+    name: def.name,
+    key,
+    dispatch(rec, v, bindings, params, groups) {
+      const type = v.type ?? 'f32';
+      if (type === 'f16' && !rec.gpu.report.features.shaderF16) throw new Error(`${def.name}: f16 needs the shader-f16 feature, which this adapter lacks`);
+      const pipeline = pipelineFor(rec.gpu, key(type, v.overrides), `${def.name}_${type}`, code(type), v.overrides ?? {});
+      rec.dispatch(def.name, pipeline, bindings, params, groups);
+    },
+  };
+}
+
+function pipelineFor(gpu: Gpu, key: string, moduleKey: string, code: string, constants: Overrides): GPUComputePipeline {
+  return gpu.pipeline(key, moduleKey, code, { ...constants });
+}
+
+/**
+ * Splits a count of workgroups over x and y when it exceeds the per-dimension
+ * limit (65535 by default); kernels recover the index with `group_index` (lib/common.wgsl).
+ */
+export function grid(groups: number, maxPerDim = 65535): [number, number] {
+  if (groups <= maxPerDim) return [groups, 1];
+  const y = Math.ceil(groups / maxPerDim);
+  return [Math.ceil(groups / y), y];
+}

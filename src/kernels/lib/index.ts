@@ -1,0 +1,4 @@
+// Shared WGSL snippets, named for defineKernel({ libs }).
+import common from './common.wgsl?raw';
+
+export const lib = { common } as const;

@@ -1,0 +1,20 @@
+import { defineKernel, grid } from './kernel';
+import { lib } from './lib';
+import source from './rmsnorm.wgsl?raw';
+import { Params, type Recorder } from '../runtime/recorder';
+import type { Tensor } from '../runtime/tensor';
+import { expectActivation, expectShape, rowsOf } from './checks';
+
+const kernel = defineKernel({ name: 'rmsnorm', source, libs: [lib.common] });
+
+/** out = RMSNorm(x) * weight over the last dimension of x (rows, D); weight (D) f32. */
+export function rmsnorm(rec: Recorder, x: Tensor, weight: Tensor, out: Tensor, eps: number): void {
+  const op = 'rmsnorm';
+  const type = expectActivation(op, 'x', x);
+  const [rows, dim] = rowsOf(op, 'x', x);
+  expectShape(op, 'weight', weight, [dim], 'f32');
+  expectShape(op, 'out', out, x.shape, x.dtype);
+  if (!(eps >= 0)) throw new Error(`${op}: eps must be a non-negative number, got ${eps}`);
+  const params = new Params(3).u32(rows).u32(dim).f32(eps).buffer;
+  kernel.dispatch(rec, { type, overrides: { WG: 256 } }, [x, weight, out], params, grid(rows, rec.gpu.device.limits.maxComputeWorkgroupsPerDimension));
+}

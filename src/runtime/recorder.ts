@@ -1,0 +1,152 @@
+// The recorder: a forward step's dispatches go into one command encoder and
+// one queue submit. Each dispatch's uniform parameters take a 256-byte slot
+// of one ring buffer, written once per submit. Encoding is deferred to
+// submit(), so nothing recorded can end up pointing at a ring that was grown.
+
+import type { Gpu, HostArray } from './gpu';
+import { fmtShape, type Tensor } from './tensor';
+import { f16BitsToF32 } from './f16';
+
+/** One binding of a dispatch: a whole tensor, or an explicit byte range of its buffer (q4 parts). */
+export type Binding = Tensor | { tensor: Tensor; offset: number; size: number };
+
+interface DispatchCmd { kind: 'dispatch'; label: string; pipeline: GPUComputePipeline; bindings: GPUBufferBinding[]; paramsSlot: number; groups: [number, number, number] }
+interface CopyCmd { kind: 'copy'; src: GPUBuffer; srcOffset: number; dst: GPUBuffer; dstOffset: number; size: number }
+
+export const SLOT = 256; // minUniformBufferOffsetAlignment on every adapter we know
+
+export class Recorder {
+  private cmds: (DispatchCmd | CopyCmd)[] = [];
+  private params: ArrayBuffer[] = [];
+  private submitted = false;
+
+  constructor(readonly gpu: Gpu, readonly label = 'step') {}
+
+  /**
+   * Records a dispatch. `bindings` follow the uniform Params at binding 0, in
+   * order 1, 2, ...; `params` is the packed Params struct (or null if none).
+   */
+  dispatch(op: string, pipeline: GPUComputePipeline, bindings: readonly Binding[], params: ArrayBuffer | null, groups: readonly number[]): void {
+    this.assertOpen(op);
+    const maxBinding = this.gpu.maxBinding;
+    const align = this.gpu.device.limits.minStorageBufferOffsetAlignment;
+    const entries = bindings.map((b): GPUBufferBinding => {
+      const t = 'tensor' in b ? b.tensor : b;
+      t.assertAlive(op);
+      const offset = 'tensor' in b ? t.offset + b.offset : t.offset;
+      const size = 'tensor' in b ? b.size : t.byteLength;
+      if (size > maxBinding) {
+        throw new Error(`${op}: '${t.label}' ${fmtShape(t.shape)} needs ${size} bytes in one binding, over this device's limit of ${maxBinding}; split the tensor`);
+      }
+      if (offset % align !== 0) throw new Error(`${op}: '${t.label}' starts at byte ${offset}, not a multiple of ${align} (WebGPU's binding alignment)`);
+      return { buffer: t.buffer.gpuBuffer, offset, size: Math.ceil(size / 4) * 4 };
+    });
+    const maxGroups = this.gpu.device.limits.maxComputeWorkgroupsPerDimension;
+    const g: [number, number, number] = [groups[0] ?? 1, groups[1] ?? 1, groups[2] ?? 1];
+    if (g.some((n) => n > maxGroups || n < 0 || !Number.isInteger(n))) throw new Error(`${op}: workgroup grid ${g.join('×')} exceeds ${maxGroups} per dimension`);
+    if (g.some((n) => n === 0)) return; // nothing to do (an empty shape)
+    let paramsSlot = -1;
+    if (params) {
+      if (params.byteLength > SLOT) throw new Error(`${op}: params of ${params.byteLength} bytes exceed a ${SLOT}-byte slot`);
+      paramsSlot = this.params.length;
+      this.params.push(params);
+    }
+    this.cmds.push({ kind: 'dispatch', label: op, pipeline, bindings: entries, paramsSlot, groups: g });
+  }
+
+  /** Records a buffer copy of `src` into `dst` (same byte length). */
+  copy(src: Tensor, dst: Tensor): void {
+    this.assertOpen('copy');
+    src.assertAlive('copy');
+    dst.assertAlive('copy');
+    if (src.byteLength !== dst.byteLength) throw new Error(`copy: '${src.label}' ${fmtShape(src.shape)} and '${dst.label}' ${fmtShape(dst.shape)} differ in size`);
+    this.cmds.push({ kind: 'copy', src: src.buffer.gpuBuffer, srcOffset: src.offset, dst: dst.buffer.gpuBuffer, dstOffset: dst.offset, size: Math.ceil(src.byteLength / 4) * 4 });
+  }
+
+  /** Encodes everything recorded into one command buffer and submits it once. */
+  async submit(): Promise<void> {
+    this.encodeAndSubmit();
+    await this.gpu.takePipelineErrors();
+  }
+
+  /** Submits, then reads `t` back in the same command buffer: the one readback of a step. */
+  async submitAndRead(t: Tensor): Promise<HostArray> {
+    t.assertAlive('read');
+    if (t.dtype === 'q4') throw new Error(`read: q4 tensor '${t.label}' cannot be read back`);
+    const device = this.gpu.device;
+    const bytes = Math.ceil(t.byteLength / 4) * 4;
+    const staging = device.createBuffer({ label: `${this.label}.readback`, size: bytes, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+    try {
+      this.encodeAndSubmit((enc) => enc.copyBufferToBuffer(t.buffer.gpuBuffer, t.offset, staging, 0, bytes));
+      await this.gpu.takePipelineErrors();
+      await staging.mapAsync(GPUMapMode.READ);
+      const copy = staging.getMappedRange().slice(0);
+      staging.unmap();
+      switch (t.dtype) {
+        case 'f32': return new Float32Array(copy, 0, t.numel);
+        case 'i32': return new Int32Array(copy, 0, t.numel);
+        case 'u32': return new Uint32Array(copy, 0, t.numel);
+        case 'f16': return Float32Array.from(new Uint16Array(copy, 0, t.numel), f16BitsToF32);
+      }
+    } finally {
+      staging.destroy();
+    }
+  }
+
+  /** Number of dispatches recorded (tests check a decode step's count). */
+  get dispatchCount(): number {
+    return this.cmds.filter((c) => c.kind === 'dispatch').length;
+  }
+
+  private assertOpen(op: string): void {
+    if (this.submitted) throw new Error(`${op}: recorder '${this.label}' was already submitted; start a new one`);
+  }
+
+  private encodeAndSubmit(tail?: (enc: GPUCommandEncoder) => void): void {
+    this.assertOpen('submit');
+    this.submitted = true;
+    const device = this.gpu.device;
+    const ring = this.params.length ? this.gpu.uniformRing(this.params.length * SLOT) : null;
+    if (ring) {
+      const host = new Uint8Array(this.params.length * SLOT);
+      this.params.forEach((p, i) => host.set(new Uint8Array(p), i * SLOT));
+      device.queue.writeBuffer(ring, 0, host);
+    }
+    const enc = device.createCommandEncoder({ label: this.label });
+    let pass: GPUComputePassEncoder | null = null;
+    for (const cmd of this.cmds) {
+      if (cmd.kind === 'copy') {
+        pass?.end();
+        pass = null;
+        enc.copyBufferToBuffer(cmd.src, cmd.srcOffset, cmd.dst, cmd.dstOffset, cmd.size);
+        continue;
+      }
+      // Dispatches in one pass are ordered: each sees the writes of the ones before.
+      pass ??= enc.beginComputePass({ label: this.label });
+      const entries: GPUBindGroupEntry[] = cmd.bindings.map((resource, i) => ({ binding: i + 1, resource }));
+      if (cmd.paramsSlot >= 0) entries.unshift({ binding: 0, resource: { buffer: ring!, offset: cmd.paramsSlot * SLOT, size: SLOT } });
+      const group = device.createBindGroup({ label: cmd.label, layout: cmd.pipeline.getBindGroupLayout(0), entries });
+      pass.setPipeline(cmd.pipeline);
+      pass.setBindGroup(0, group);
+      pass.dispatchWorkgroups(...cmd.groups);
+    }
+    pass?.end();
+    tail?.(enc);
+    device.queue.submit([enc.finish()]);
+    this.cmds = [];
+    this.params = [];
+  }
+}
+
+/** Packs a WGSL Params struct of 4-byte scalars, in declaration order. */
+export class Params {
+  private readonly view: DataView;
+  private offset = 0;
+  constructor(fields: number) {
+    this.view = new DataView(new ArrayBuffer(Math.ceil(fields / 4) * 16));
+  }
+  u32(v: number): this { this.view.setUint32(this.offset, v >>> 0, true); this.offset += 4; return this; }
+  i32(v: number): this { this.view.setInt32(this.offset, v | 0, true); this.offset += 4; return this; }
+  f32(v: number): this { this.view.setFloat32(this.offset, v, true); this.offset += 4; return this; }
+  get buffer(): ArrayBuffer { return this.view.buffer as ArrayBuffer; }
+}
