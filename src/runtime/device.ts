@@ -31,11 +31,18 @@ export interface DeviceOptions {
   /** Use f16 activations when the adapter has `shader-f16` (default false: f32 is exact against the references). */
   preferF16?: boolean;
   powerPreference?: GPUPowerPreference;
+  /**
+   * 'adapter' (default) asks for the adapter's own maxima of the limits the
+   * models need; 'default' keeps WebGPU's portable defaults (128 MiB per
+   * binding), to see how Tessera behaves on the most modest devices.
+   */
+  limits?: 'adapter' | 'default';
 }
 
 export interface DeviceHandle { device: GPUDevice; report: DeviceReport }
 
-const SWIFTSHADER_ICD = '/usr/lib/chromium/vk_swiftshader_icd.json';
+// Debian's chromium package ships SwiftShader's Vulkan driver here.
+const swiftshaderIcd = () => process.env.TESSERA_SWIFTSHADER_ICD ?? '/usr/lib/chromium/vk_swiftshader_icd.json';
 const REQUESTED_LIMITS = [
   'maxStorageBufferBindingSize',
   'maxBufferSize',
@@ -73,14 +80,14 @@ async function nodeWebGpu(): Promise<GPU> {
       ...(fs.existsSync('/dev/nvidia0') ? ['/dev/nvidia0'] : []),
     ];
     if (forced === 'swiftshader' || (process.platform === 'linux' && gpuNodes.length === 0)) {
-      if (!fs.existsSync(SWIFTSHADER_ICD)) {
+      if (!fs.existsSync(swiftshaderIcd())) {
         throw new Error(
           `No WebGPU adapter: this machine shows no GPU (no /dev/dri/renderD*, no /dev/nvidia0) and SwiftShader ` +
-            `(${SWIFTSHADER_ICD}) is not installed. On Debian/Ubuntu: apt-get install -y chromium libvulkan1. ${NO_WEBGPU_HELP}`,
+            `(${swiftshaderIcd()}) is not installed. On Debian/Ubuntu: apt-get install -y chromium libvulkan1. ${NO_WEBGPU_HELP}`,
         );
       }
-      process.env.VK_ICD_FILENAMES = SWIFTSHADER_ICD;
-      nodeDriverNote = forced === 'swiftshader' ? 'SwiftShader (TESSERA_ADAPTER=swiftshader)' : 'SwiftShader (no GPU Vulkan driver found)';
+      process.env.VK_ICD_FILENAMES = swiftshaderIcd();
+      nodeDriverNote = forced === 'swiftshader' ? 'SwiftShader (TESSERA_ADAPTER=swiftshader)' : 'SwiftShader (no GPU device on this machine)';
     } else {
       nodeDriverNote = `system GPU driver (${gpuNodes.join(', ') || process.platform})`;
     }
@@ -130,7 +137,7 @@ export async function requestDevice(options: DeviceOptions = {}): Promise<Device
   }
 
   const requiredLimits: Record<string, number> = {};
-  for (const name of REQUESTED_LIMITS) requiredLimits[name] = adapter.limits[name];
+  if (options.limits !== 'default') for (const name of REQUESTED_LIMITS) requiredLimits[name] = adapter.limits[name];
   const has = (f: GPUFeatureName) => adapter.features.has(f);
   const requiredFeatures = (['shader-f16', 'subgroups', 'timestamp-query'] as GPUFeatureName[]).filter(has);
   const device = await adapter.requestDevice({ requiredLimits, requiredFeatures, label: 'tessera' });

@@ -1,0 +1,50 @@
+// Timing and reporting shared by the benchmark suites. Speed is measured here,
+// never in tests. Every suite verifies its results against the float64
+// reference before it times anything.
+
+import type { Gpu } from '../src/runtime/gpu';
+import { Recorder } from '../src/runtime/recorder';
+
+export interface BenchOptions { quick: boolean }
+
+/** One row of a results table. */
+export type Row = Record<string, string | number>;
+
+/**
+ * Median seconds per repetition of `record` (which records `perSubmit`
+ * repetitions into one recorder), after warm-up, over `trials` submits.
+ * Waiting on onSubmittedWorkDone keeps readback out of the timing.
+ */
+export async function timeGpu(gpu: Gpu, record: (rec: Recorder, i: number) => void, opts: { perSubmit: number; trials: number }): Promise<number> {
+  const runOnce = async () => {
+    const rec = new Recorder(gpu, 'bench');
+    for (let i = 0; i < opts.perSubmit; i++) record(rec, i);
+    const t0 = performance.now();
+    await rec.submit();
+    await gpu.device.queue.onSubmittedWorkDone();
+    return (performance.now() - t0) / 1000 / opts.perSubmit;
+  };
+  await runOnce(); // warm-up: pipeline compilation, first-touch of buffers
+  const times: number[] = [];
+  for (let t = 0; t < opts.trials; t++) times.push(await runOnce());
+  times.sort((a, b) => a - b);
+  return times[Math.floor(times.length / 2)];
+}
+
+export function printTable(title: string, rows: Row[]): string {
+  if (rows.length === 0) return '';
+  const cols = Object.keys(rows[0]);
+  const cell = (v: string | number) => (typeof v === 'number' ? fmt(v) : v);
+  const lines = [`### ${title}`, '', `| ${cols.join(' | ')} |`, `|${cols.map(() => '---').join('|')}|`, ...rows.map((r) => `| ${cols.map((c) => cell(r[c])).join(' | ')} |`)];
+  const text = lines.join('\n');
+  console.log(text + '\n');
+  return text;
+}
+
+function fmt(v: number): string {
+  if (Number.isInteger(v)) return String(v);
+  const a = Math.abs(v);
+  return a >= 100 ? v.toFixed(0) : a >= 10 ? v.toFixed(1) : a >= 1 ? v.toFixed(2) : v.toPrecision(3);
+}
+
+export const GB = 1e9;

@@ -1,0 +1,106 @@
+// Kernel suite: 4-bit matvec (decode) and matmul (prefill) at the layer shapes
+// of a 135M-parameter model (SmolLM2-135M: D 576, MLP 1536, vocab 49152),
+// beside a plain copy kernel's bandwidth on the same adapter in the same run.
+//
+// Effective weight bandwidth = bytes of packed weights (codes + scales) read
+// per second. Copy bandwidth counts bytes read + bytes written, as STREAM does.
+// Each timed repetition reads a different copy of the weights, cycling over
+// enough copies to exceed the caches, so nothing is served from cache that a
+// real model would have to fetch from memory.
+
+import type { Gpu } from '../../src/runtime/gpu';
+import { dequantizeQ4, quantizeQ4 } from '../../src/runtime/q4';
+import type { Tensor } from '../../src/runtime/tensor';
+import { Recorder } from '../../src/runtime/recorder';
+import { copy } from '../../src/kernels/copy';
+import { matvecQ4 } from '../../src/kernels/matvec_q4';
+import { matmulQ4 } from '../../src/kernels/matmul_q4';
+import { linear } from '../../src/reference/linear';
+import { GB, printTable, timeGpu, type BenchOptions, type Row } from '../harness';
+
+/** (N, K) = (out, in) of the layers; the LM head is the largest read of a decode step. */
+const SHAPES: [string, number, number][] = [
+  ['mlp up/gate', 1536, 576],
+  ['mlp down', 576, 1536],
+  ['lm head', 49152, 576],
+];
+const QUICK_SHAPES: [string, number, number][] = [
+  ['mlp up/gate', 1536, 576],
+  ['mlp down', 576, 1536],
+  ['lm head (cut)', 8192, 576],
+];
+
+function gaussian(n: number, seed: number): Float32Array {
+  let s = seed >>> 0;
+  const u = () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) + 0.5) / 4294967296;
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) out[i] = Math.sqrt(-2 * Math.log(u())) * Math.cos(2 * Math.PI * u()) * 0.05;
+  return out;
+}
+
+/** Checks the kernel against the float64 reference once, before any timing. */
+function verify(name: string, got: Float32Array, want: Float64Array): void {
+  for (let i = 0; i < want.length; i++) {
+    const err = Math.abs(got[i] - want[i]);
+    if (!(err <= 1e-4 + 1e-3 * Math.abs(want[i]))) throw new Error(`bench verify ${name}: element ${i} is ${got[i]}, reference ${want[i]}`);
+  }
+}
+
+export async function kernelsSuite(gpu: Gpu, opts: BenchOptions): Promise<void> {
+  const shapes = opts.quick ? QUICK_SHAPES : SHAPES;
+  const T = opts.quick ? 32 : 128; // prompt tokens for the prefill matmul
+  const cacheBust = (opts.quick ? 32 : 192) * 2 ** 20; // bytes cycled through per case
+  const trials = opts.quick ? 3 : 7;
+
+  // The yardstick: copy as many bytes as the largest weight, cycled the same way.
+  const rows: Row[] = [];
+  const copyBw = new Map<string, number>();
+  for (const [name, N, K] of shapes) {
+    const q = quantizeQ4(gaussian(N * K, N * 31 + K), N, K, 32);
+    const copies = Math.max(1, Math.min(64, Math.ceil(cacheBust / (q.packed.byteLength + q.scales.byteLength))));
+    const weights: Tensor[] = Array.from({ length: copies }, (_, i) => gpu.uploadQ4(q, `bench.${name}.w${i}`));
+    const wBytes = weights[0].q4!.packedBytes + weights[0].q4!.scalesBytes;
+    const x = gpu.upload(gaussian(K, 7), [K], { label: 'bench.x' });
+    const y = gpu.empty([N], 'f32', 'bench.y');
+    const xs = gpu.upload(gaussian(T * K, 8), [T, K], { label: 'bench.xs' });
+    const ys = gpu.empty([T, N], 'f32', 'bench.ys');
+    // Copy of the same byte count, between buffers cycled like the weights.
+    const copyWords = Math.ceil(wBytes / 16) * 4;
+    const srcs = Array.from({ length: copies }, (_, i) => gpu.empty([copyWords], 'u32', `bench.copy.src${i}`, 'scratch'));
+    const dst = gpu.empty([copyWords], 'u32', 'bench.copy.dst', 'scratch');
+    try {
+      // Verify first (llm.c style): one token and T tokens against float64 on the dequantized weights.
+      const wd = dequantizeQ4(q);
+      const rec = new Recorder(gpu, 'verify');
+      matvecQ4(rec, weights[0], x, y);
+      verify(`matvec_q4 ${N}×${K}`, (await rec.submitAndRead(y)) as Float32Array, linear(await gpu.read(x), wd, 1, K, N));
+      const rec2 = new Recorder(gpu, 'verify');
+      matmulQ4(rec2, xs, weights[0], ys);
+      verify(`matmul_q4 ${T}×${N}×${K}`, (await rec2.submitAndRead(ys)) as Float32Array, linear(await gpu.read(xs), wd, T, K, N));
+
+      const per = copies;
+      const tCopy = await timeGpu(gpu, (r, i) => copy(r, srcs[i % copies], dst), { perSubmit: per, trials });
+      const tVec = await timeGpu(gpu, (r, i) => matvecQ4(r, weights[i % copies], x, y), { perSubmit: per, trials });
+      const tMat = await timeGpu(gpu, (r, i) => matmulQ4(r, xs, weights[i % copies], ys), { perSubmit: Math.max(2, Math.ceil(per / 8)), trials });
+      const copyGBs = (2 * copyWords * 4) / tCopy / GB;
+      copyBw.set(name, copyGBs);
+      rows.push({
+        layer: `${name} ${N}×${K}`,
+        'q4 bytes': wBytes,
+        'copy GB/s (r+w)': copyGBs,
+        'matvec µs': tVec * 1e6,
+        'matvec weight GB/s': wBytes / tVec / GB,
+        'matvec / copy': wBytes / tVec / GB / copyGBs,
+        'matvec GFLOP/s': (2 * N * K) / tVec / 1e9,
+        [`matmul T=${T} ms`]: tMat * 1e3,
+        'matmul GFLOP/s': (2 * T * N * K) / tMat / 1e9,
+      });
+    } finally {
+      [...weights, x, y, xs, ys, ...srcs, dst].forEach((t) => t.dispose());
+    }
+  }
+  printTable('4-bit linear kernels (group 32)', rows);
+  const ratios = rows.map((r) => r['matvec / copy'] as number);
+  const minRatio = Math.min(...ratios);
+  console.log(`Target: q4 matvec weight bandwidth ≥ 0.5 × copy bandwidth. Lowest ratio here: ${minRatio.toFixed(2)} (${minRatio >= 0.5 ? 'met' : 'NOT met'}).`);
+}

@@ -1,0 +1,50 @@
+// The contract every model family implements (transformer, Mamba, RetNet; MoE
+// is a feed-forward block any of them can use). The high-level handle that
+// loadModel() returns, the benchmark and the demo see only this.
+
+import type { Gpu } from '../runtime/gpu';
+import type { Tensor } from '../runtime/tensor';
+
+export interface ModelInfo {
+  family: 'transformer' | 'mamba' | 'retnet';
+  ffn: 'dense' | 'moe';
+  /** Hugging Face architecture / model_type it was loaded as, e.g. 'llama'. */
+  modelType: string;
+  vocabSize: number;
+  nLayers: number;
+  dModel: number;
+  /** Longest context the state can hold; null when the state does not grow with tokens. */
+  maxContext: number | null;
+  params: { total: number; activePerToken: number };
+  /** Bytes of weights on the device. */
+  weightBytes: number;
+  weights: 'f32' | 'f16' | 'q4';
+}
+
+/** Per-sequence state: the KV cache, or a recurrent state. Owns its GPU buffers. */
+export interface ModelState {
+  /** Tokens consumed so far. */
+  readonly position: number;
+  /** Device bytes held by this state (constant for recurrent families, growing capacity for KV caches). */
+  readonly bytes: number;
+  /** Back to position 0 without freeing memory. */
+  reset(): void;
+  dispose(): void;
+}
+
+export interface LanguageModel<S extends ModelState = ModelState> {
+  readonly info: ModelInfo;
+  readonly gpu: Gpu;
+  /** A fresh state; maxTokens bounds a KV cache (ignored by recurrent families). */
+  createState(opts?: { maxTokens?: number }): S;
+  /**
+   * Runs `tokens` through the parallel/chunked form, appending to `state`, and
+   * records the work into `rec`. Returns logits: (1, vocab) for 'last', (T, vocab) for 'all'.
+   * The tensor lives in the model's workspace: valid until the next call.
+   */
+  prefill(rec: import('../runtime/recorder').Recorder, state: S, tokens: Int32Array, opts?: { logits: 'last' | 'all' }): Tensor;
+  /** One token through the recurrent/step form; returns (1, vocab) logits in the workspace. */
+  decode(rec: import('../runtime/recorder').Recorder, state: S, token: number): Tensor;
+  /** Frees weights and workspace. States are disposed by their owners. */
+  dispose(): void;
+}
