@@ -10,7 +10,7 @@ export default defineConfig({
     sourcemap: true,
     minify: false,
     lib: {
-      entry: { index: 'src/index.ts' },
+      entry: { index: 'src/index.ts', cli: 'src/cli.ts' },
       formats: ['es'],
     },
     rolldownOptions: {

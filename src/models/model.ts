@@ -35,6 +35,8 @@ export interface ModelState {
 export interface LanguageModel<S extends ModelState = ModelState> {
   readonly info: ModelInfo;
   readonly gpu: Gpu;
+  /** Most tokens one prefill() call takes (its workspace size); callers split longer inputs. */
+  readonly prefillChunk: number;
   /** A fresh state; maxTokens bounds a KV cache (ignored by recurrent families). */
   createState(opts?: { maxTokens?: number }): S;
   /**

@@ -1,0 +1,19 @@
+// Tessera's public API.
+
+export { loadModel, LM } from './lm';
+export type { LoadModelOptions, GenerateOptions, GenerationStats } from './lm';
+export type { ModelInfo, ModelState, LanguageModel } from './models/model';
+export type { LoadProgress, WeightMode } from './models/loader/weights';
+export type { SourceInput } from './models/loader/source';
+
+export { Gpu } from './runtime/gpu';
+export { requestDevice } from './runtime/device';
+export type { DeviceReport, DeviceOptions } from './runtime/device';
+export type { MemoryReport, MemoryCategory } from './runtime/ledger';
+export { Tensor } from './runtime/tensor';
+export type { DType } from './runtime/tensor';
+export { Recorder } from './runtime/recorder';
+export { Tokenizer } from './runtime/tokenizer';
+export type { ChatMessage } from './runtime/tokenizer';
+export { quantizeQ4, dequantizeQ4, Q4_GROUP_SIZES } from './runtime/q4';
+export type { Q4Weights, Q4GroupSize } from './runtime/q4';

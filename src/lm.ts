@@ -1,0 +1,300 @@
+// The handle loadModel() returns: a LanguageModel with its tokenizer and one
+// state, and the generation loop. Every family shares it; the bench, the
+// demo and the CLI see only this.
+
+import { Gpu } from './runtime/gpu';
+import type { MemoryReport } from './runtime/ledger';
+import { Recorder } from './runtime/recorder';
+import type { Tensor } from './runtime/tensor';
+import { Tokenizer, type ChatMessage } from './runtime/tokenizer';
+import { argmax } from './kernels/argmax';
+import { sample } from './kernels/sample';
+import type { LanguageModel, ModelInfo, ModelState } from './models/model';
+import { familyFor } from './models/registry';
+import type { LoadProgress, WeightMode } from './models/loader/weights';
+import { openSource, type SourceInput } from './models/loader/source';
+import { openCheckpoint } from './models/loader/safetensors';
+
+export interface LoadModelOptions {
+  /** 'q4' (default): linear weights quantized to 4 bits while loading; 'f32' keeps them exact. */
+  weights?: WeightMode;
+  /** Longest context to allocate the state for; defaults to the model's maximum. */
+  maxContext?: number;
+  /** A Gpu to share between models; by default one is opened for the process. */
+  device?: Gpu;
+  onProgress?: (p: LoadProgress) => void;
+  /** Most tokens one prefill submit takes (default 256); smaller saves workspace memory. */
+  prefillChunk?: number;
+}
+
+export interface GenerateOptions {
+  maxNewTokens?: number;
+  /** 0 (default) decodes greedily; above 0 samples. */
+  temperature?: number;
+  topK?: number;
+  topP?: number;
+  /** Sampling seed; the same seed, prompt and options give the same text. */
+  seed?: number;
+  /** Generation ends before the first occurrence of any of these strings. */
+  stop?: string[];
+  signal?: AbortSignal;
+}
+
+export interface GenerationStats {
+  promptTokens: number;
+  generatedTokens: number;
+  /** Milliseconds from the call to the first generated token. */
+  timeToFirstTokenMs: number;
+  prefillTokensPerSecond: number;
+  decodeTokensPerSecond: number;
+  stopReason: 'eos' | 'stop' | 'length' | 'abort' | null;
+}
+
+let sharedGpu: Promise<Gpu> | null = null;
+
+/** Opens a checkpoint folder (path, URL, File list or name -> bytes map) and loads it onto the GPU. */
+export async function loadModel(source: SourceInput, options: LoadModelOptions = {}): Promise<LM> {
+  const weights = options.weights ?? 'q4';
+  if (weights !== 'q4' && weights !== 'f32') throw new Error(`loadModel: weights must be 'q4' or 'f32', got '${String(weights)}'`);
+  const src = await openSource(source);
+  const raw = await readJson(src, 'config.json', true);
+  const family = familyFor(raw!);
+  const { eosTokenIds, largestMatrix } = family.parse(raw!);
+  const tokJson = await readJson(src, 'tokenizer.json', false);
+  const tokConfig = (await readJson(src, 'tokenizer_config.json', false)) ?? {};
+  const tokenizer = tokJson ? new Tokenizer(tokJson, tokConfig, eosTokenIds) : null;
+
+  sharedGpu ??= Gpu.create();
+  const gpu = options.device ?? (await sharedGpu);
+  // Refuse a model whose largest tensor cannot be bound, before reading any weight.
+  const [rows, cols] = largestMatrix;
+  const bytes = weights === 'q4' ? rows * cols * 0.625 : rows * cols * 4;
+  if (bytes > gpu.maxBinding) {
+    throw new Error(`loadModel: the (${rows}, ${cols}) embedding needs ${bytes} bytes in one binding, over this device's ${gpu.maxBinding}; splitting it is not supported yet`);
+  }
+  const checkpoint = await openCheckpoint(src);
+  const model = await family.load(gpu, raw!, checkpoint, { weights, maxContext: options.maxContext, onProgress: options.onProgress, prefillChunk: options.prefillChunk });
+  return new LM(model, tokenizer);
+}
+
+async function readJson(src: Awaited<ReturnType<typeof openSource>>, name: string, required: boolean): Promise<Record<string, unknown> | null> {
+  if (!(await src.has(name))) {
+    if (required) throw new Error(`${src.describe}: ${name} is missing`);
+    return null;
+  }
+  const text = await src.text(name);
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch (e) {
+    throw new Error(`${src.describe}: ${name} is not valid JSON (${(e as Error).message})`);
+  }
+  if (!v || typeof v !== 'object' || Array.isArray(v)) throw new Error(`${src.describe}: ${name} must hold a JSON object`);
+  return v as Record<string, unknown>;
+}
+
+export class LM {
+  private state: ModelState;
+  private lastStats: GenerationStats | null = null;
+  private busy = false;
+  private readonly tokenOut: Tensor;
+
+  constructor(readonly model: LanguageModel, readonly tokenizer: Tokenizer | null) {
+    this.state = model.createState();
+    this.tokenOut = model.gpu.empty([1], 'u32', 'lm.token', 'activations');
+  }
+
+  get info(): ModelInfo {
+    return this.model.info;
+  }
+
+  /** Logits (ids.length × vocab) of one full forward pass over `ids` from position 0. */
+  async logits(ids: ArrayLike<number>): Promise<Float32Array> {
+    const tokens = Int32Array.from(ids);
+    if (tokens.length === 0) throw new Error('logits: no token ids');
+    return this.exclusive('logits', async () => {
+      const V = this.info.vocabSize;
+      const out = new Float32Array(tokens.length * V);
+      const max = this.info.maxContext;
+      if (max !== null && tokens.length > max) throw new Error(`logits: context overflow: ${tokens.length} tokens exceed the model's ${max}-token context`);
+      const state = this.model.createState({ maxTokens: tokens.length });
+      try {
+        for (let i = 0; i < tokens.length; i += this.chunk) {
+          const part = tokens.subarray(i, i + this.chunk);
+          const rec = new Recorder(this.model.gpu, 'logits');
+          const t = this.model.prefill(rec, state, part, { logits: 'all' });
+          out.set((await rec.submitAndRead(t)) as Float32Array, i * V);
+        }
+      } finally {
+        state.dispose();
+      }
+      return out;
+    });
+  }
+
+  /**
+   * Streams the text generated after `prompt` (a string, or chat messages
+   * rendered with the checkpoint's template). Starts from an empty state.
+   */
+  async *generate(prompt: string | readonly ChatMessage[], opts: GenerateOptions = {}): AsyncGenerator<string, void, undefined> {
+    const tok = this.tokenizer;
+    if (!tok) throw new Error('generate: this checkpoint has no tokenizer.json; use logits() with token ids');
+    const maxNew = opts.maxNewTokens ?? 256;
+    checkGenerateOptions(opts, maxNew);
+    if (this.busy) throw new Error('generate: another call on this model is still running');
+    this.busy = true;
+    const stats: GenerationStats = { promptTokens: 0, generatedTokens: 0, timeToFirstTokenMs: 0, prefillTokensPerSecond: 0, decodeTokensPerSecond: 0, stopReason: null };
+    this.lastStats = stats;
+    try {
+      const ids = tok.encodePrompt(prompt);
+      if (ids.length === 0) throw new Error('generate: the prompt encodes to no tokens');
+      stats.promptTokens = ids.length;
+      this.state.reset();
+      const seed = opts.seed ?? (Math.random() * 2 ** 32) >>> 0;
+      const t0 = performance.now();
+      // Prefill in chunks; the last one also picks the first token, in the same submit.
+      let token = -1;
+      for (let i = 0; i < ids.length; i += this.chunk) {
+        const part = ids.subarray(i, i + this.chunk);
+        const rec = new Recorder(this.model.gpu, 'prefill');
+        const logits = this.model.prefill(rec, this.state, part);
+        if (i + this.chunk >= ids.length) {
+          token = await this.pick(rec, logits, opts, seed, 0);
+        } else {
+          await rec.submit();
+        }
+        if (opts.signal?.aborted) {
+          stats.stopReason = 'abort';
+          throw abortError(opts.signal, 0);
+        }
+      }
+      const t1 = performance.now();
+      stats.timeToFirstTokenMs = t1 - t0;
+      stats.prefillTokensPerSecond = ids.length / ((t1 - t0) / 1000);
+
+      const decoder = tok.streamDecoder();
+      const stops = opts.stop?.filter((s) => s.length > 0) ?? [];
+      let pending = ''; // text held back while it could be the start of a stop string
+      for (let step = 0; ; step++) {
+        if (opts.signal?.aborted) {
+          stats.stopReason = 'abort';
+          throw abortError(opts.signal, stats.generatedTokens);
+        }
+        if (tok.eosIds.has(token)) {
+          stats.stopReason = 'eos';
+          break;
+        }
+        stats.generatedTokens++;
+        pending += decoder.push(token);
+        const cut = stops.length ? firstStop(pending, stops) : -1;
+        if (cut >= 0) {
+          if (cut > 0) yield pending.slice(0, cut);
+          stats.stopReason = 'stop';
+          pending = '';
+          break;
+        }
+        const safe = stops.length ? pending.length - longestStopPrefix(pending, stops) : pending.length;
+        if (safe > 0) {
+          yield pending.slice(0, safe);
+          pending = pending.slice(safe);
+        }
+        if (stats.generatedTokens >= maxNew) {
+          stats.stopReason = 'length';
+          break;
+        }
+        if (this.state.position >= (this.info.maxContext ?? Infinity)) {
+          throw new Error(`generate: context overflow: the ${this.info.maxContext}-token context is full after ${stats.generatedTokens} generated tokens (raise maxContext or lower maxNewTokens)`);
+        }
+        const rec = new Recorder(this.model.gpu, 'decode');
+        const logits = this.model.decode(rec, this.state, token);
+        token = await this.pick(rec, logits, opts, seed, step + 1);
+      }
+      const tail = pending + (stats.stopReason === 'stop' ? '' : decoder.flush());
+      if (tail) yield tail;
+      const decodeTime = (performance.now() - t1) / 1000;
+      stats.decodeTokensPerSecond = stats.generatedTokens > 1 ? (stats.generatedTokens - 1) / decodeTime : 0;
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  /** The last generate() call's figures. */
+  stats(): GenerationStats | null {
+    return this.lastStats && { ...this.lastStats };
+  }
+
+  /** Device memory by category (weights, cache, activations, scratch), with peaks. */
+  memory(): MemoryReport & { stateBytes: number } {
+    return { ...this.model.gpu.ledger.report(), stateBytes: this.state.bytes };
+  }
+
+  /** Forgets the conversation: the state goes back to position 0. */
+  reset(): void {
+    this.state.reset();
+  }
+
+  dispose(): void {
+    this.state.dispose();
+    this.tokenOut.dispose();
+    this.model.dispose();
+  }
+
+  private get chunk(): number {
+    return this.model.prefillChunk;
+  }
+
+  /** Records token selection after the forward pass and reads back the 4-byte id. */
+  private async pick(rec: Recorder, logits: Tensor, opts: GenerateOptions, seed: number, step: number): Promise<number> {
+    const temperature = opts.temperature ?? 0;
+    if (temperature === 0) argmax(rec, logits, this.tokenOut);
+    else sample(rec, logits, this.tokenOut, { temperature, topK: opts.topK ?? 0, topP: opts.topP ?? 1, seed, step });
+    return (await rec.submitAndRead(this.tokenOut))[0];
+  }
+
+  private async exclusive<T>(op: string, fn: () => Promise<T>): Promise<T> {
+    if (this.busy) throw new Error(`${op}: another call on this model is still running`);
+    this.busy = true;
+    try {
+      return await fn();
+    } finally {
+      this.busy = false;
+    }
+  }
+}
+
+function checkGenerateOptions(o: GenerateOptions, maxNew: number): void {
+  if (!Number.isInteger(maxNew) || maxNew < 1) throw new Error(`generate: maxNewTokens must be a positive integer, got ${o.maxNewTokens}`);
+  if (o.temperature !== undefined && !(o.temperature >= 0)) throw new Error(`generate: temperature must be >= 0, got ${o.temperature}`);
+  if (o.topK !== undefined && !(Number.isInteger(o.topK) && o.topK >= 0)) throw new Error(`generate: topK must be an integer >= 0, got ${o.topK}`);
+  if (o.topP !== undefined && !(o.topP > 0 && o.topP <= 1)) throw new Error(`generate: topP must be in (0, 1], got ${o.topP}`);
+  if (o.seed !== undefined && !(Number.isInteger(o.seed) && o.seed >= 0 && o.seed < 2 ** 32)) throw new Error(`generate: seed must be an integer in [0, 2^32), got ${o.seed}`);
+}
+
+function firstStop(text: string, stops: string[]): number {
+  let best = -1;
+  for (const s of stops) {
+    const i = text.indexOf(s);
+    if (i >= 0 && (best < 0 || i < best)) best = i;
+  }
+  return best;
+}
+
+/** Length of the longest suffix of `text` that is a proper prefix of a stop string. */
+function longestStopPrefix(text: string, stops: string[]): number {
+  let best = 0;
+  for (const s of stops) {
+    for (let n = Math.min(s.length - 1, text.length); n > best; n--) {
+      if (text.endsWith(s.slice(0, n))) {
+        best = n;
+        break;
+      }
+    }
+  }
+  return best;
+}
+
+function abortError(signal: AbortSignal, generated: number): Error {
+  const e = new Error(`generate: aborted after ${generated} generated tokens${signal.reason instanceof Error ? ` (${signal.reason.message})` : ''}`);
+  e.name = 'AbortError';
+  return e;
+}

@@ -1,0 +1,95 @@
+// Checkpoint tensors -> GPU weights. A family names every tensor it expects
+// with its shape; everything is checked before a single weight is read (a
+// silently ignored tensor is the most common loader bug), then tensors are
+// read, converted and uploaded one at a time, so loading never needs the
+// whole checkpoint in host memory.
+
+import type { Gpu } from '../../runtime/gpu';
+import { quantizeQ4, type Q4GroupSize } from '../../runtime/q4';
+import { fmtShape, type Tensor } from '../../runtime/tensor';
+
+/** What the loader needs of a checkpoint (safetensors.ts implements it). */
+export interface TensorSource {
+  readonly names: readonly string[];
+  info(name: string): { dtype: string; shape: readonly number[]; byteLength: number };
+  readF32(name: string): Promise<Float32Array>;
+}
+
+export type WeightMode = 'q4' | 'f32';
+
+/** Bytes of checkpoint tensor data read so far, of the total the model needs. */
+export interface LoadProgress { loadedBytes: number; totalBytes: number; tensor: string }
+
+/**
+ * Checks that the checkpoint holds exactly the expected tensors with the
+ * expected shapes (tensors matching `ignore` may be present and are skipped).
+ * Throws one Error listing every missing, unexpected and mis-shaped tensor.
+ */
+export function checkTensors(src: TensorSource, expected: ReadonlyMap<string, readonly number[]>, ignore: readonly RegExp[], where: string): void {
+  const present = new Set(src.names);
+  const missing = [...expected.keys()].filter((n) => !present.has(n));
+  const unexpected = src.names.filter((n) => !expected.has(n) && !ignore.some((r) => r.test(n)));
+  const misshaped: string[] = [];
+  for (const [name, shape] of expected) {
+    if (!present.has(name)) continue;
+    const got = src.info(name).shape;
+    if (got.length !== shape.length || got.some((d, i) => d !== shape[i])) misshaped.push(`${name} is ${fmtShape(got)}, expected ${fmtShape(shape)}`);
+  }
+  const problems = [
+    missing.length ? `missing tensors: ${list(missing)}` : '',
+    unexpected.length ? `tensors this model does not use: ${list(unexpected)}` : '',
+    misshaped.length ? `wrong shapes: ${list(misshaped)}` : '',
+  ].filter(Boolean);
+  if (problems.length) throw new Error(`${where}: the checkpoint does not match its config: ${problems.join('; ')}`);
+}
+
+function list(items: string[]): string {
+  return items.length > 8 ? `${items.slice(0, 8).join(', ')} and ${items.length - 8} more` : items.join(', ');
+}
+
+/** Reads tensors one at a time and uploads them; tracks what it made so a failed load frees it all. */
+export class WeightUploader {
+  readonly tensors: Tensor[] = [];
+  private loadedBytes = 0;
+
+  constructor(
+    private readonly gpu: Gpu,
+    private readonly src: TensorSource,
+    private readonly mode: WeightMode,
+    private readonly totalBytes: number,
+    private readonly onProgress?: (p: LoadProgress) => void,
+    private readonly groupSize: Q4GroupSize = 32,
+  ) {}
+
+  /** A (rows, cols) matrix used as a linear weight or embedding table: q4 or f32 per the mode. */
+  async matrix(name: string, label: string): Promise<Tensor> {
+    const [rows, cols] = this.src.info(name).shape;
+    const data = await this.read(name);
+    const t = this.mode === 'q4' ? this.gpu.uploadQ4(quantizeQ4(data, rows, cols, this.groupSize), label) : this.gpu.upload(data, [rows, cols], { label, category: 'weights' });
+    this.tensors.push(t);
+    return t;
+  }
+
+  /** A vector or small tensor kept in f32 (norm weights, biases). */
+  async f32(name: string, label: string): Promise<Tensor> {
+    const data = await this.read(name);
+    const t = this.gpu.upload(data, this.src.info(name).shape, { label, category: 'weights' });
+    this.tensors.push(t);
+    return t;
+  }
+
+  disposeAll(): void {
+    for (const t of this.tensors) t.dispose();
+    this.tensors.length = 0;
+  }
+
+  private async read(name: string): Promise<Float32Array> {
+    const data = await this.src.readF32(name);
+    for (let i = 0; i < data.length; i++) {
+      if (!Number.isFinite(data[i])) throw new Error(`tensor '${name}': value ${data[i]} at index ${i} is not finite`);
+    }
+    this.loadedBytes += this.src.info(name).byteLength;
+    this.onProgress?.({ loadedBytes: this.loadedBytes, totalBytes: this.totalBytes, tensor: name });
+    return data;
+  }
+}

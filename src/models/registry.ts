@@ -1,0 +1,56 @@
+// model_type -> how to parse its config and load it. One entry per family;
+// the architecture is read from config.json, never guessed from shapes.
+
+import type { Gpu } from '../runtime/gpu';
+import type { LanguageModel } from './model';
+import type { LoadProgress, TensorSource, WeightMode } from './loader/weights';
+import { parseTransformerConfig } from './transformer/config';
+import { loadTransformerWeights } from './transformer/weights';
+import { TransformerModel } from './transformer/model';
+
+export interface LoadOptions {
+  weights: WeightMode;
+  /** Longest context to allocate for (KV cache families); defaults to the model's maximum. */
+  maxContext?: number;
+  onProgress?: (p: LoadProgress) => void;
+  /** Most tokens one prefill call takes (default 256): bounds the workspace. */
+  prefillChunk?: number;
+}
+
+export interface FamilyEntry {
+  /** Parses config.json; throws a clear Error naming the key for anything unsupported. */
+  parse(raw: Record<string, unknown>): { eosTokenIds: number[]; largestMatrix: [number, number] };
+  load(gpu: Gpu, raw: Record<string, unknown>, src: TensorSource, opts: LoadOptions): Promise<LanguageModel>;
+}
+
+const transformer: FamilyEntry = {
+  parse(raw) {
+    const cfg = parseTransformerConfig(raw);
+    return { eosTokenIds: cfg.eosTokenIds, largestMatrix: [cfg.vocabSize, cfg.hiddenSize] };
+  },
+  async load(gpu, raw, src, opts) {
+    const cfg = parseTransformerConfig(raw);
+    const maxContext = opts.maxContext ?? cfg.maxPositionEmbeddings;
+    if (!Number.isInteger(maxContext) || maxContext < 1) throw new Error(`loadModel: maxContext must be a positive integer, got ${opts.maxContext}`);
+    if (maxContext > cfg.maxPositionEmbeddings) {
+      throw new Error(`loadModel: maxContext ${maxContext} exceeds the model's ${cfg.maxPositionEmbeddings} positions (max_position_embeddings${cfg.maxPositionEmbeddings < (raw.max_position_embeddings as number) ? ', capped by its sliding window' : ''})`);
+    }
+    const weights = await loadTransformerWeights(gpu, src, cfg, opts.weights, opts.onProgress);
+    return new TransformerModel(gpu, cfg, weights, { maxContext, prefillChunk: opts.prefillChunk });
+  },
+};
+
+const FAMILIES: Record<string, FamilyEntry> = {
+  llama: transformer,
+  qwen2: transformer,
+  mistral: transformer,
+};
+
+export function familyFor(raw: Record<string, unknown>, file = 'config.json'): FamilyEntry {
+  const type = raw.model_type;
+  const entry = typeof type === 'string' ? FAMILIES[type] : undefined;
+  if (!entry) {
+    throw new Error(`${file}: model_type ${JSON.stringify(type ?? null)} is not supported (supported: ${Object.keys(FAMILIES).join(', ')})`);
+  }
+  return entry;
+}

@@ -1,0 +1,221 @@
+// The Llama-family decoder on the GPU (Hugging Face LlamaForCausalLM, and
+// Qwen2 / Mistral with their biases), four visible things: config, weights
+// (weights.ts), state (state.ts: the KV cache) and the forward pass below.
+//
+// Glossary: T tokens in this step, D hidden, H heads, Hkv KV heads, Dh head
+// dim, I MLP width, V vocab, C the most tokens one prefill call takes.
+//
+// Per layer (modeling_llama.py LlamaDecoderLayer):
+//   h  = x + o_proj(Attention(rope(q_proj(n)), rope(k_proj(n)), v_proj(n))),  n = RMSNorm(x)
+//   x' = h + down_proj(silu(gate_proj(m)) * up_proj(m)),                      m = RMSNorm(h)
+// then logits = lm_head(RMSNorm(x)).
+
+import type { Gpu } from '../../runtime/gpu';
+import type { Recorder } from '../../runtime/recorder';
+import type { Tensor } from '../../runtime/tensor';
+import { embed } from '../../kernels/embed';
+import { embedQ4 } from '../../kernels/embed_q4';
+import { rmsnorm } from '../../kernels/rmsnorm';
+import { rope, ropeInvFreq, ropeTable } from '../../kernels/rope';
+import { swiglu } from '../../kernels/swiglu';
+import { addInplace } from '../../kernels/add_inplace';
+import { attnPrefill } from '../../kernels/attn_prefill';
+import { attnDecode } from '../../kernels/attn_decode';
+import { matmul } from '../../kernels/matmul';
+import { matmulQ4 } from '../../kernels/matmul_q4';
+import { Linear } from '../blocks/linear';
+import type { LanguageModel, ModelInfo } from '../model';
+import type { TransformerConfig } from './config';
+import { TransformerState } from './state';
+import type { TransformerWeights } from './weights';
+import { llama3InvFreq } from './rope_scaling';
+
+/** Scratch activations for up to C tokens, allocated once with the model. */
+class Workspace {
+  readonly x: Tensor;      // (C, D) residual stream
+  readonly n: Tensor;      // (C, D) normed input / block output
+  readonly q: Tensor;      // (C, H*Dh)
+  readonly k: Tensor;      // (C, Hkv*Dh)
+  readonly v: Tensor;      // (C, Hkv*Dh)
+  readonly attn: Tensor;   // (C, H*Dh)
+  readonly gate: Tensor;   // (C, I)
+  readonly up: Tensor;     // (C, I)
+  readonly act: Tensor;    // (C, I)
+  readonly ids: Tensor;    // (C) i32
+  readonly rope: Tensor;   // (C, Dh/2, 2) f32 cos, sin per position and frequency
+  readonly last: Tensor;   // (1, D) the last token's hidden state
+  readonly logits: Tensor; // (1, V)
+  logitsAll: Tensor | null = null; // (C, V), made on the first 'all' request
+
+  constructor(private readonly gpu: Gpu, cfg: TransformerConfig, readonly chunk: number) {
+    const { hiddenSize: D, nHeads: H, nKvHeads: Hkv, headDim: Dh, intermediateSize: I, vocabSize: V } = cfg;
+    const t = gpu.activationType;
+    const e = (shape: number[], label: string) => gpu.empty(shape, t, `transformer.ws.${label}`, 'activations');
+    this.x = e([chunk, D], 'x');
+    this.n = e([chunk, D], 'n');
+    this.q = e([chunk, H * Dh], 'q');
+    this.k = e([chunk, Hkv * Dh], 'k');
+    this.v = e([chunk, Hkv * Dh], 'v');
+    this.attn = e([chunk, H * Dh], 'attn');
+    this.gate = e([chunk, I], 'gate');
+    this.up = e([chunk, I], 'up');
+    this.act = e([chunk, I], 'act');
+    this.ids = gpu.empty([chunk], 'i32', 'transformer.ws.ids', 'activations');
+    this.rope = gpu.empty([chunk, Dh / 2, 2], 'f32', 'transformer.ws.rope', 'activations');
+    this.last = e([1, D], 'last');
+    this.logits = gpu.empty([1, V], 'f32', 'transformer.ws.logits', 'activations');
+  }
+
+  allLogits(V: number): Tensor {
+    this.logitsAll ??= this.gpu.empty([this.chunk, V], 'f32', 'transformer.ws.logits_all', 'activations');
+    return this.logitsAll;
+  }
+
+  dispose(): void {
+    for (const t of [this.x, this.n, this.q, this.k, this.v, this.attn, this.gate, this.up, this.act, this.ids, this.rope, this.last, this.logits, this.logitsAll]) t?.dispose();
+  }
+}
+
+export interface TransformerOptions {
+  /** Context length of states made by createState() without maxTokens. */
+  maxContext: number;
+  /** Most tokens one prefill call takes (longer prompts are split by the caller). */
+  prefillChunk?: number;
+}
+
+export class TransformerModel implements LanguageModel<TransformerState> {
+  readonly info: ModelInfo;
+  private readonly ws: Workspace;
+  private readonly invFreq: Float32Array;
+  private readonly lmHead: Linear;
+  private disposed = false;
+
+  constructor(readonly gpu: Gpu, readonly cfg: TransformerConfig, private readonly w: TransformerWeights, readonly opts: TransformerOptions) {
+    const maxContext = Math.min(opts.maxContext, cfg.maxPositionEmbeddings);
+    this.ws = new Workspace(gpu, cfg, Math.min(opts.prefillChunk ?? 256, maxContext));
+    this.invFreq = cfg.ropeScaling ? llama3InvFreq(ropeInvFreq(cfg.headDim, cfg.ropeTheta), cfg.ropeScaling) : ropeInvFreq(cfg.headDim, cfg.ropeTheta);
+    this.lmHead = new Linear(w.lmHead);
+    const { hiddenSize: D, nLayers: L, vocabSize: V, nHeads: H, nKvHeads: Hkv, headDim: Dh, intermediateSize: I } = cfg;
+    const perLayer = D * H * Dh * 2 + D * Hkv * Dh * 2 + 3 * D * I + 2 * D;
+    const total = V * D * (cfg.tieWordEmbeddings ? 1 : 2) + L * perLayer + D;
+    this.info = {
+      family: 'transformer',
+      ffn: 'dense',
+      modelType: cfg.modelType,
+      vocabSize: V,
+      nLayers: L,
+      dModel: D,
+      maxContext,
+      params: { total, activePerToken: total },
+      weightBytes: w.all.reduce((s, t) => s + t.byteLength, 0),
+      weights: w.embed.dtype === 'q4' ? 'q4' : 'f32',
+    };
+  }
+
+  /** Most tokens one prefill() call accepts. */
+  get prefillChunk(): number {
+    return this.ws.chunk;
+  }
+
+  createState(opts: { maxTokens?: number } = {}): TransformerState {
+    this.assertLive('createState');
+    const cap = opts.maxTokens ?? this.info.maxContext!;
+    if (!Number.isInteger(cap) || cap < 1 || cap > this.info.maxContext!) {
+      throw new Error(`createState: maxTokens ${cap} must be an integer in 1..${this.info.maxContext} (the model's context)`);
+    }
+    return new TransformerState(this.gpu, this.cfg, cap);
+  }
+
+  decode(rec: Recorder, state: TransformerState, token: number): Tensor {
+    return this.prefill(rec, state, Int32Array.of(token));
+  }
+
+  /**
+   * Records the forward pass of `tokens` (at most prefillChunk) after the
+   * state's position. Its inputs (ids, rotary table) are written with
+   * queue.writeBuffer, so a recorder holds one prefill or decode step.
+   */
+  prefill(rec: Recorder, state: TransformerState, tokens: Int32Array, opts: { logits: 'last' | 'all' } = { logits: 'last' }): Tensor {
+    this.assertLive('prefill');
+    const T = tokens.length;
+    const { hiddenSize: D, nHeads: H, nKvHeads: Hkv, headDim: Dh, intermediateSize: I, vocabSize: V } = this.cfg;
+    if (T === 0) throw new Error('prefill: no tokens');
+    if (T > this.ws.chunk) throw new Error(`prefill: ${T} tokens exceed the ${this.ws.chunk} one call takes; split the prompt`);
+    for (let i = 0; i < T; i++) {
+      if (!(tokens[i] >= 0 && tokens[i] < V)) throw new Error(`prefill: token id ${tokens[i]} at position ${i} is outside the vocabulary (0..${V - 1})`);
+    }
+    state.checkRoom(T);
+    const pos0 = state.position;
+    const ws = this.ws;
+    const g = this.gpu;
+
+    g.write(ws.ids.view([T]), tokens);
+    g.write(ws.rope.view([T, Dh / 2, 2]), ropeTable(this.invFreq, pos0, T));
+
+    const x = ws.x.view([T, D]);
+    const n = ws.n.view([T, D]);
+    const q = ws.q.view([T, H * Dh]);
+    const k = ws.k.view([T, Hkv * Dh]);
+    const v = ws.v.view([T, Hkv * Dh]);
+    const attn = ws.attn.view([T, H * Dh]);
+    const gate = ws.gate.view([T, I]);
+    const up = ws.up.view([T, I]);
+    const act = ws.act.view([T, I]);
+    const table = ws.rope.view([T, Dh / 2, 2]);
+
+    if (this.w.embed.dtype === 'q4') embedQ4(rec, this.w.embed, ws.ids.view([T]), x);
+    else embed(rec, this.w.embed, ws.ids.view([T]), x);
+
+    for (let l = 0; l < this.cfg.nLayers; l++) {
+      const lw = this.w.layers[l];
+      // attention block
+      rmsnorm(rec, x, lw.inputNorm, n, this.cfg.rmsNormEps);
+      lw.q.forward(rec, n, q);
+      lw.k.forward(rec, n, k);
+      lw.v.forward(rec, n, v);
+      rope(rec, q.view([T, H, Dh]), table, 'neox');
+      rope(rec, k.view([T, Hkv, Dh]), table, 'neox');
+      rec.copy(k, state.k[l].view([T, Hkv, Dh], pos0 * Hkv * Dh));
+      rec.copy(v, state.v[l].view([T, Hkv, Dh], pos0 * Hkv * Dh));
+      const qh = q.view([T, H, Dh]);
+      const oh = attn.view([T, H, Dh]);
+      if (T === 1) attnDecode(rec, qh, state.k[l], state.v[l], oh, { len: pos0 + 1 }, state.decodeScratch);
+      else attnPrefill(rec, qh, state.k[l], state.v[l], oh, { pos0 });
+      lw.o.forward(rec, attn, n);
+      addInplace(rec, x, n);
+      // MLP block
+      rmsnorm(rec, x, lw.postNorm, n, this.cfg.rmsNormEps);
+      lw.gate.forward(rec, n, gate);
+      lw.up.forward(rec, n, up);
+      swiglu(rec, gate, up, act);
+      lw.down.forward(rec, act, n);
+      addInplace(rec, x, n);
+    }
+    state.advance(T);
+
+    if (opts.logits === 'all') {
+      const logits = ws.allLogits(V).view([T, V]);
+      rmsnorm(rec, x, this.w.norm, n, this.cfg.rmsNormEps);
+      if (this.w.lmHead.dtype === 'q4') matmulQ4(rec, n, this.w.lmHead, logits);
+      else matmul(rec, n, this.w.lmHead, logits);
+      return logits;
+    }
+    // Only the last position's logits: copy its row out (a binding offset must be
+    // 256-byte aligned, a copy only 4-byte), norm it, one matvec over the head.
+    rec.copy(x.view([1, D], (T - 1) * D), ws.last);
+    rmsnorm(rec, ws.last, this.w.norm, ws.n.view([1, D]), this.cfg.rmsNormEps);
+    this.lmHead.forward(rec, ws.n.view([1, D]), ws.logits);
+    return ws.logits;
+  }
+
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    this.ws.dispose();
+    for (const t of this.w.all) t.dispose();
+  }
+
+  private assertLive(op: string): void {
+    if (this.disposed) throw new Error(`${op}: the model was disposed`);
+  }
+}

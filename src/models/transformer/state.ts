@@ -1,0 +1,59 @@
+// The transformer's per-sequence state: a KV cache on the GPU, sized once for
+// the requested context and counted in the ledger as 'cache'.
+
+import type { Gpu } from '../../runtime/gpu';
+import type { Tensor } from '../../runtime/tensor';
+import { attnDecodeScratchShape } from '../../kernels/attn_decode';
+import type { ModelState } from '../model';
+import type { TransformerConfig } from './config';
+
+export class TransformerState implements ModelState {
+  private pos = 0;
+  /** Per layer, keys and values after rotary embedding: (capacity, Hkv, Dh). */
+  readonly k: Tensor[];
+  readonly v: Tensor[];
+  /** Partial results of split decode attention, sized for the capacity. */
+  readonly decodeScratch: Tensor;
+
+  constructor(gpu: Gpu, cfg: TransformerConfig, readonly capacity: number) {
+    const type = gpu.activationType;
+    const shape = [capacity, cfg.nKvHeads, cfg.headDim];
+    this.k = Array.from({ length: cfg.nLayers }, (_, l) => gpu.empty(shape, type, `kv.L${l}.k`, 'cache'));
+    this.v = Array.from({ length: cfg.nLayers }, (_, l) => gpu.empty(shape, type, `kv.L${l}.v`, 'cache'));
+    this.decodeScratch = gpu.empty(attnDecodeScratchShape(capacity, cfg.nHeads, cfg.headDim), 'f32', 'kv.decode_scratch', 'cache');
+  }
+
+  get position(): number {
+    return this.pos;
+  }
+
+  get bytes(): number {
+    return [...this.k, ...this.v, this.decodeScratch].reduce((s, t) => s + t.byteLength, 0);
+  }
+
+  /** Marks `n` more tokens as written; throws before a write would pass the capacity. */
+  advance(n: number): void {
+    this.pos += n;
+  }
+
+  /** Throws the context-overflow Error if `n` more tokens do not fit. */
+  checkRoom(n: number): void {
+    if (this.pos + n > this.capacity) {
+      throw new Error(`context overflow: ${this.pos} tokens so far + ${n} new would exceed this state's capacity of ${this.capacity} tokens (raise maxContext, or reset())`);
+    }
+  }
+
+  /** Rewinds to `position` (keeps the cache: later tokens are simply overwritten). */
+  truncate(position: number): void {
+    if (position < 0 || position > this.pos) throw new Error(`truncate: position ${position} is outside 0..${this.pos}`);
+    this.pos = position;
+  }
+
+  reset(): void {
+    this.pos = 0;
+  }
+
+  dispose(): void {
+    for (const t of [...this.k, ...this.v, this.decodeScratch]) t.dispose();
+  }
+}

@@ -1,0 +1,105 @@
+// Llama-family weights: the Hugging Face tensor names, their shapes, and the
+// GPU tensors they become. Linear weights (and the embedding, which the LM
+// head shares when tied) are 4-bit or f32 per the load mode; norms and
+// biases stay f32.
+
+import type { Gpu } from '../../runtime/gpu';
+import type { Tensor } from '../../runtime/tensor';
+import { Linear } from '../blocks/linear';
+import { checkTensors, WeightUploader, type LoadProgress, type TensorSource, type WeightMode } from '../loader/weights';
+import type { TransformerConfig } from './config';
+
+export interface LayerWeights {
+  inputNorm: Tensor;    // (D) f32
+  q: Linear;            // (H*Dh, D)
+  k: Linear;            // (Hkv*Dh, D)
+  v: Linear;            // (Hkv*Dh, D)
+  o: Linear;            // (D, H*Dh)
+  postNorm: Tensor;     // (D) f32
+  gate: Linear;         // (I, D)
+  up: Linear;           // (I, D)
+  down: Linear;         // (D, I)
+}
+
+export interface TransformerWeights {
+  embed: Tensor;        // (V, D) q4 or f32
+  layers: LayerWeights[];
+  norm: Tensor;         // (D) f32
+  lmHead: Tensor;       // (V, D): the embedding itself when tied
+  /** Every tensor, once (the tied head is not repeated), for dispose(). */
+  all: Tensor[];
+}
+
+/** Tensors a checkpoint may carry that the model does not need. */
+const IGNORED = [/\.rotary_emb\.inv_freq$/];
+
+/** Every tensor name the config implies, with its (out, in) shape. */
+export function transformerTensorShapes(cfg: TransformerConfig): Map<string, number[]> {
+  const { hiddenSize: D, nHeads: H, nKvHeads: Hkv, headDim: Dh, intermediateSize: I, vocabSize: V } = cfg;
+  const m = new Map<string, number[]>();
+  m.set('model.embed_tokens.weight', [V, D]);
+  for (let l = 0; l < cfg.nLayers; l++) {
+    const p = `model.layers.${l}.`;
+    m.set(p + 'input_layernorm.weight', [D]);
+    m.set(p + 'self_attn.q_proj.weight', [H * Dh, D]);
+    m.set(p + 'self_attn.k_proj.weight', [Hkv * Dh, D]);
+    m.set(p + 'self_attn.v_proj.weight', [Hkv * Dh, D]);
+    m.set(p + 'self_attn.o_proj.weight', [D, H * Dh]);
+    if (cfg.qkvBias) {
+      m.set(p + 'self_attn.q_proj.bias', [H * Dh]);
+      m.set(p + 'self_attn.k_proj.bias', [Hkv * Dh]);
+      m.set(p + 'self_attn.v_proj.bias', [Hkv * Dh]);
+    }
+    if (cfg.oBias) m.set(p + 'self_attn.o_proj.bias', [D]);
+    m.set(p + 'post_attention_layernorm.weight', [D]);
+    m.set(p + 'mlp.gate_proj.weight', [I, D]);
+    m.set(p + 'mlp.up_proj.weight', [I, D]);
+    m.set(p + 'mlp.down_proj.weight', [D, I]);
+    if (cfg.mlpBias) {
+      m.set(p + 'mlp.gate_proj.bias', [I]);
+      m.set(p + 'mlp.up_proj.bias', [I]);
+      m.set(p + 'mlp.down_proj.bias', [D]);
+    }
+  }
+  m.set('model.norm.weight', [D]);
+  if (!cfg.tieWordEmbeddings) m.set('lm_head.weight', [V, D]);
+  return m;
+}
+
+export async function loadTransformerWeights(
+  gpu: Gpu, src: TensorSource, cfg: TransformerConfig, mode: WeightMode, onProgress?: (p: LoadProgress) => void,
+): Promise<TransformerWeights> {
+  const shapes = transformerTensorShapes(cfg);
+  // A tied checkpoint that still stores lm_head.weight: Hugging Face ties over it, so do we.
+  const ignore = cfg.tieWordEmbeddings ? [...IGNORED, /^lm_head\.weight$/] : IGNORED;
+  checkTensors(src, shapes, ignore, 'transformer checkpoint');
+  const total = [...shapes.keys()].reduce((s, n) => s + src.info(n).byteLength, 0);
+  const up = new WeightUploader(gpu, src, mode, total, onProgress);
+  try {
+    const embed = await up.matrix('model.embed_tokens.weight', 'transformer.embed');
+    const layers: LayerWeights[] = [];
+    for (let l = 0; l < cfg.nLayers; l++) {
+      const p = `model.layers.${l}.`;
+      const lbl = `transformer.L${l}.`;
+      const linear = async (name: string, hasBias: boolean) =>
+        new Linear(await up.matrix(`${p}${name}.weight`, lbl + name), hasBias ? await up.f32(`${p}${name}.bias`, `${lbl}${name}.bias`) : null);
+      layers.push({
+        inputNorm: await up.f32(p + 'input_layernorm.weight', lbl + 'input_layernorm'),
+        q: await linear('self_attn.q_proj', cfg.qkvBias),
+        k: await linear('self_attn.k_proj', cfg.qkvBias),
+        v: await linear('self_attn.v_proj', cfg.qkvBias),
+        o: await linear('self_attn.o_proj', cfg.oBias),
+        postNorm: await up.f32(p + 'post_attention_layernorm.weight', lbl + 'post_attention_layernorm'),
+        gate: await linear('mlp.gate_proj', cfg.mlpBias),
+        up: await linear('mlp.up_proj', cfg.mlpBias),
+        down: await linear('mlp.down_proj', cfg.mlpBias),
+      });
+    }
+    const norm = await up.f32('model.norm.weight', 'transformer.norm');
+    const lmHead = cfg.tieWordEmbeddings ? embed : await up.matrix('lm_head.weight', 'transformer.lm_head');
+    return { embed, layers, norm, lmHead, all: [...up.tensors] };
+  } catch (e) {
+    up.disposeAll(); // a failed load leaves nothing behind on the device
+    throw e;
+  }
+}

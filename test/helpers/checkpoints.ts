@@ -1,0 +1,84 @@
+// Small fixture checkpoints with exactly the Hugging Face tensor names and
+// config keys, random weights, real safetensors bytes and a real
+// tokenizer.json. Nothing is downloaded.
+
+import { writeSafetensors } from './fixtures';
+import { byteLevelTokenizer } from './tokenizer';
+import { randn } from './random';
+import { parseTransformerConfig, type TransformerConfig } from '../../src/models/transformer/config';
+import { transformerTensorShapes } from '../../src/models/transformer/weights';
+
+export interface Checkpoint {
+  /** File name -> bytes, as loadModel takes them (or written to a folder). */
+  files: Record<string, Uint8Array>;
+  config: TransformerConfig;
+  /** float32 weights by Hugging Face name, for the reference model. */
+  weights: Map<string, Float32Array>;
+}
+
+export interface TinyTransformerOptions {
+  modelType?: 'llama' | 'qwen2' | 'mistral';
+  hidden?: number;
+  layers?: number;
+  heads?: number;
+  kvHeads?: number;
+  intermediate?: number;
+  tie?: boolean;
+  maxPositions?: number;
+  seed?: number;
+  dtype?: 'F32' | 'F16' | 'BF16';
+  ropeScaling?: Record<string, unknown>;
+  extra?: Record<string, unknown>;
+}
+
+const enc = new TextEncoder();
+
+/** A tiny Llama-family checkpoint (GQA 4 heads over 2 KV heads by default). */
+export function tinyTransformer(o: TinyTransformerOptions = {}): Checkpoint {
+  const tok = byteLevelTokenizer();
+  const modelType = o.modelType ?? 'llama';
+  const raw: Record<string, unknown> = {
+    architectures: [{ llama: 'LlamaForCausalLM', qwen2: 'Qwen2ForCausalLM', mistral: 'MistralForCausalLM' }[modelType]],
+    model_type: modelType,
+    hidden_size: o.hidden ?? 64,
+    intermediate_size: o.intermediate ?? 96,
+    num_hidden_layers: o.layers ?? 2,
+    num_attention_heads: o.heads ?? 4,
+    num_key_value_heads: o.kvHeads ?? 2,
+    hidden_act: 'silu',
+    max_position_embeddings: o.maxPositions ?? 512,
+    rms_norm_eps: 1e-5,
+    rope_theta: 10000,
+    rope_scaling: o.ropeScaling ?? null,
+    tie_word_embeddings: o.tie ?? true,
+    vocab_size: tok.vocabSize,
+    bos_token_id: tok.vocabSize - 3,
+    eos_token_id: tok.eosId,
+    torch_dtype: 'float32',
+    ...o.extra,
+  };
+  const config = parseTransformerConfig(raw);
+  const weights = new Map<string, Float32Array>();
+  let seed = o.seed ?? 1;
+  for (const [name, shape] of transformerTensorShapes(config)) {
+    const n = shape.reduce((a, b) => a * b, 1);
+    // Norm weights near 1, biases small, matrices scaled by 1/sqrt(fan-in) (plus a
+    // larger embedding) so activations stay O(1) and logits spread out.
+    const w = name.endsWith('norm.weight')
+      ? Float32Array.from(randn(seed++, n, 0.1), (v) => 1 + v)
+      : randn(seed++, n, name.endsWith('.bias') ? 0.1 : name.includes('embed') || name.startsWith('lm_head') ? 1 : 1 / Math.sqrt(shape[shape.length - 1]));
+    weights.set(name, w);
+  }
+  const dtype = o.dtype ?? 'F32';
+  const st = writeSafetensors(Object.fromEntries([...weights].map(([name, data]) => [name, { dtype, shape: transformerTensorShapes(config).get(name)!, data }])), { format: 'pt' });
+  return {
+    config,
+    weights,
+    files: {
+      'config.json': enc.encode(JSON.stringify(raw, null, 2)),
+      'model.safetensors': st,
+      'tokenizer.json': enc.encode(JSON.stringify(tok.tokenizerJson)),
+      'tokenizer_config.json': enc.encode(JSON.stringify(tok.tokenizerConfig)),
+    },
+  };
+}

@@ -1,0 +1,67 @@
+// Helpers for model tests: the reference on the same (possibly quantized)
+// weights the GPU uses, and greedy decoding through the model contract.
+
+import { dequantizeQ4, quantizeQ4 } from '../../src/runtime/q4';
+import { Recorder } from '../../src/runtime/recorder';
+import { argmax } from '../../src/kernels/argmax';
+import type { LanguageModel, ModelState } from '../../src/models/model';
+
+/**
+ * The weights as the GPU holds them: every matrix through 4-bit
+ * quantize -> dequantize (group 32) for 'q4', unchanged for 'f32'.
+ */
+export function asLoaded(weights: Map<string, Float32Array>, shapes: Map<string, number[]>, mode: 'q4' | 'f32'): (name: string) => ArrayLike<number> {
+  if (mode === 'f32') return (name) => weights.get(name)!;
+  const out = new Map<string, ArrayLike<number>>();
+  for (const [name, w] of weights) {
+    const shape = shapes.get(name)!;
+    out.set(name, shape.length === 2 ? dequantizeQ4(quantizeQ4(w, shape[0], shape[1], 32)) : w);
+  }
+  return (name) => {
+    const w = out.get(name);
+    if (!w) throw new Error(`no weight ${name}`);
+    return w;
+  };
+}
+
+/** Greedy decoding on the GPU through prefill/decode + argmax: the token ids. */
+export async function greedyGpu(model: LanguageModel, state: ModelState, prompt: Int32Array, n: number): Promise<number[]> {
+  const out = model.gpu.empty([1], 'u32', 'test.token');
+  try {
+    const ids: number[] = [];
+    let token = -1;
+    for (let i = 0; i < prompt.length; i += model.prefillChunk) {
+      const rec = new Recorder(model.gpu);
+      const logits = model.prefill(rec, state, prompt.subarray(i, i + model.prefillChunk));
+      argmax(rec, logits, out);
+      token = (await rec.submitAndRead(out))[0];
+    }
+    ids.push(token);
+    while (ids.length < n) {
+      const rec = new Recorder(model.gpu);
+      argmax(rec, model.decode(rec, state, token), out);
+      token = (await rec.submitAndRead(out))[0];
+      ids.push(token);
+    }
+    return ids;
+  } finally {
+    out.dispose();
+  }
+}
+
+/** Index of the largest value (first on ties), as torch.argmax. */
+export function argmaxOf(row: ArrayLike<number>): number {
+  let best = 0;
+  for (let i = 1; i < row.length; i++) if (row[i] > row[best]) best = i;
+  return best;
+}
+
+/** Max over elements of |a-b| / (atol + |b|): under 1 means within a relative tolerance with an absolute floor. */
+export function maxRelErr(a: ArrayLike<number>, b: ArrayLike<number>, atol: number): number {
+  let worst = 0;
+  for (let i = 0; i < b.length; i++) {
+    const e = Math.abs(a[i] - b[i]) / (atol + Math.abs(b[i]));
+    worst = Math.max(worst, Number.isNaN(e) ? Infinity : e);
+  }
+  return worst;
+}
