@@ -35,3 +35,25 @@ export function expectSameSize(op: string, name: string, t: Tensor, like: Tensor
     throw new Error(`${op}: ${name} '${t.label}' ${fmtShape(t.shape)} ${t.dtype} does not match '${like.label}' ${fmtShape(like.shape)} ${like.dtype}`);
   }
 }
+
+/**
+ * An output may not share a buffer with any input of the same dispatch:
+ * WebGPU forbids one buffer bound both read and read_write, even as disjoint views.
+ */
+export function expectDistinct(op: string, out: [string, Tensor], ...inputs: [string, Tensor][]): void {
+  const [outName, o] = out;
+  for (const [name, t] of inputs) {
+    if (o.buffer === t.buffer) {
+      throw new Error(`${op}: ${outName} '${o.label}' shares a buffer with ${name} '${t.label}': WebGPU forbids one buffer bound both read and read_write in a dispatch, even as disjoint views`);
+    }
+  }
+}
+
+/** Token ids: a vector of i32 or u32. Returns their count. */
+export function expectIds(op: string, ids: Tensor): number {
+  ids.assertAlive(op);
+  if ((ids.dtype !== 'i32' && ids.dtype !== 'u32') || ids.shape.length !== 1) {
+    throw new Error(`${op}: ids '${ids.label}' ${fmtShape(ids.shape)} ${ids.dtype} must be a vector of i32 or u32`);
+  }
+  return ids.shape[0];
+}

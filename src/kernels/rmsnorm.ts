@@ -3,7 +3,7 @@ import { lib } from './lib';
 import source from './rmsnorm.wgsl?raw';
 import { Params, type Recorder } from '../runtime/recorder';
 import type { Tensor } from '../runtime/tensor';
-import { expectActivation, expectShape, rowsOf } from './checks';
+import { expectActivation, expectDistinct, expectShape, rowsOf } from './checks';
 
 const kernel = defineKernel({ name: 'rmsnorm', source, libs: [lib.common] });
 
@@ -14,6 +14,7 @@ export function rmsnorm(rec: Recorder, x: Tensor, weight: Tensor, out: Tensor, e
   const [rows, dim] = rowsOf(op, 'x', x);
   expectShape(op, 'weight', weight, [dim], 'f32');
   expectShape(op, 'out', out, x.shape, x.dtype);
+  expectDistinct(op, ['out', out], ['x', x], ['weight', weight]);
   if (!(eps >= 0)) throw new Error(`${op}: eps must be a non-negative number, got ${eps}`);
   const params = new Params(3).u32(rows).u32(dim).f32(eps).buffer;
   kernel.dispatch(rec, { type, overrides: { WG: 256 } }, [x, weight, out], params, grid(rows, rec.gpu.device.limits.maxComputeWorkgroupsPerDimension));

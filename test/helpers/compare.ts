@@ -17,7 +17,7 @@ export function expectClose(got: ArrayLike<number>, want: ArrayLike<number>, tol
       if (bad < 0) bad = i;
       count++;
     }
-    if (Number.isFinite(err)) worst = Math.max(worst, err / lim);
+    if (Number.isFinite(err) && lim > 0) worst = Math.max(worst, err / lim);
   }
   const msg = bad < 0 ? '' : `${what}: ${count} of ${want.length} elements out of tolerance (atol ${tol.atol}, rtol ${tol.rtol}); first at [${bad}]: got ${got[bad]}, want ${want[bad]}`;
   expect(msg, msg).toBe('');

@@ -1,0 +1,47 @@
+import { expect, it } from 'vitest';
+import { Recorder } from '../../src/runtime/recorder';
+import { swiglu } from '../../src/kernels/swiglu';
+import * as ref from '../../src/reference/ops';
+import { describeGpu, poisoned, useGpu } from '../helpers/gpu';
+import { randn } from '../helpers/random';
+import { expectClose } from '../helpers/compare';
+
+// silu's f32 exp is good to (3 + 2|g|) ulp: relative error ~1e-6 at |g| ~ 10, then one multiply.
+const TOL = { atol: 1e-6, rtol: 1e-5 };
+
+describeGpu('swiglu', () => {
+  const gpu = useGpu();
+
+  it.each([[[1]], [[7]], [[64]], [[1000]], [[4097]], [[3, 5, 77]]])('shape %j matches the float64 reference', async (shape) => {
+    const g = gpu();
+    const n = shape.reduce((a, b) => a * b, 1);
+    const gate = randn(n * 5 + 1, n, 4);
+    const up = randn(n * 5 + 2, n, 2);
+    // the tails: exp of a large |gate| must not overflow
+    [-100, -30, 30, 100].forEach((v, i) => { if (i * 5 < n) gate[i * 5] = v; });
+    const tg = g.upload(gate, shape, { label: 'gate' });
+    const tu = g.upload(up, shape, { label: 'up' });
+    const out = poisoned(g, shape);
+    const rec = new Recorder(g);
+    swiglu(rec, tg, tu, out);
+    const got = await rec.submitAndRead(out);
+    expectClose(got, ref.swiglu(gate, up), TOL, `swiglu ${n}`);
+    [tg, tu, out].forEach((t) => t.dispose());
+  });
+
+  it('rejects bad shapes, dtypes, aliasing and a disposed tensor, naming them', async () => {
+    const g = gpu();
+    const gate = g.upload(randn(1, 12), [3, 4], { label: 'gate' });
+    const up = g.upload(randn(2, 12), [3, 4], { label: 'up' });
+    const up43 = g.upload(randn(3, 12), [4, 3], { label: 'up43' });
+    const gi = g.upload(new Int32Array(12), [3, 4], { label: 'gi' });
+    const out = g.empty([3, 4], 'f32', 'out');
+    const rec = new Recorder(g);
+    expect(() => swiglu(rec, gate, up43, out)).toThrow(/swiglu: up 'up43' has shape \(4, 3\), expected \(3, 4\)/);
+    expect(() => swiglu(rec, gi, up, out)).toThrow(/swiglu: gate 'gi' \(3, 4\) must be f32 or f16, got i32/);
+    expect(() => swiglu(rec, gate, up, up)).toThrow(/swiglu: out 'up' shares a buffer with up 'up'/);
+    up.dispose();
+    expect(() => swiglu(rec, gate, up, out)).toThrow(/swiglu: tensor 'up' \(3, 4\) was disposed/);
+    [gate, up43, gi, out].forEach((t) => t.dispose());
+  });
+});
