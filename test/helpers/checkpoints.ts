@@ -2,7 +2,8 @@
 // config keys, random weights, real safetensors bytes and a real
 // tokenizer.json. Nothing is downloaded.
 
-import { writeSafetensors } from './fixtures';
+import { roundBf16, writeSafetensors } from './fixtures';
+import { roundF16 } from '../../src/runtime/f16';
 import { byteLevelTokenizer } from './tokenizer';
 import { randn } from './random';
 import { parseTransformerConfig, type TransformerConfig } from '../../src/models/transformer/config';
@@ -70,6 +71,8 @@ export function tinyTransformer(o: TinyTransformerOptions = {}): Checkpoint {
     weights.set(name, w);
   }
   const dtype = o.dtype ?? 'F32';
+  // The reference sees what the file holds: values rounded to the stored dtype.
+  if (dtype !== 'F32') for (const w of weights.values()) w.forEach((v, i) => (w[i] = dtype === 'BF16' ? roundBf16(v) : roundF16(v)));
   const st = writeSafetensors(Object.fromEntries([...weights].map(([name, data]) => [name, { dtype, shape: transformerTensorShapes(config).get(name)!, data }])), { format: 'pt' });
   return {
     config,

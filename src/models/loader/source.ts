@@ -1,0 +1,418 @@
+// Where checkpoint files come from: a local folder (Node), a base URL (HTTP
+// Range requests), files picked in a browser, or an in-memory map. Everything
+// above this layer asks for byte ranges, so a tensor is read on its own and a
+// checkpoint never has to sit in memory whole.
+
+/** A folder of checkpoint files (config.json, *.safetensors, tokenizer.json, ...). */
+export interface CheckpointSource {
+  /** Where the files come from, for error messages: `folder "/models/x"`, `URL https://.../`. */
+  readonly describe: string;
+  /** Names of the files it holds, sorted; null where it cannot list them (a URL). */
+  list(): Promise<string[] | null>;
+  /** Whether the file exists. */
+  has(name: string): Promise<boolean>;
+  /** Size in bytes; throws naming the file and the source when the file is missing. */
+  size(name: string): Promise<number>;
+  /** Bytes [start, end) as a fresh array the caller owns, exactly end - start long. */
+  read(name: string, start: number, end: number): Promise<Uint8Array>;
+  /** The whole file decoded as UTF-8 (config.json, tokenizer.json, the shard index). */
+  text(name: string): Promise<string>;
+}
+
+/** In-memory file contents accepted by fromMap. */
+export type FileData = Blob | ArrayBuffer | ArrayBufferView;
+
+/** Everything openSource understands. */
+export type SourceInput =
+  | string
+  | URL
+  | CheckpointSource
+  | File[]
+  | FileList
+  | Record<string, FileData>
+  | Map<string, FileData>;
+
+export function missingFile(describe: string, name: string): Error {
+  return new Error(`file "${name}" not found in ${describe}`);
+}
+
+function checkRange(describe: string, name: string, start: number, end: number): void {
+  if (!Number.isSafeInteger(start) || !Number.isSafeInteger(end) || start < 0 || end < start) {
+    throw new Error(`reading file "${name}" in ${describe}: invalid byte range [${start}, ${end})`);
+  }
+}
+
+/** Rejects names that would leave the folder or the base URL ('../x', '/etc/x', 'a\\b'). */
+function checkName(describe: string, name: string): void {
+  const parts = name.split('/');
+  if (!name || name.startsWith('/') || name.includes('\\') || /^[a-zA-Z]:/.test(name) || parts.some((p) => p === '..' || p === '.' || p === '')) {
+    throw new Error(`invalid file name "${name}" for ${describe}: expected a relative name like "model.safetensors"`);
+  }
+}
+
+function decodeUtf8(describe: string, name: string, bytes: Uint8Array): string {
+  try {
+    return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch {
+    throw new Error(`file "${name}" in ${describe} is not valid UTF-8 text`);
+  }
+}
+
+// ---- a local folder (Node) -------------------------------------------------
+
+type Fs = typeof import('node:fs/promises');
+let fsModule: Promise<Fs> | undefined;
+
+/** node:fs/promises, imported on first use so browser bundles never see it. */
+function nodeFs(): Promise<Fs> {
+  const specifier = 'node:fs/promises';
+  fsModule ??= (import(/* @vite-ignore */ specifier) as Promise<Fs>).catch((e: unknown) => {
+    fsModule = undefined;
+    throw new Error(`reading checkpoint files from a path needs Node.js: node:fs/promises could not be loaded (${(e as Error).message})`);
+  });
+  return fsModule;
+}
+
+const isMissing = (e: unknown) => (e as { code?: string }).code === 'ENOENT' || (e as { code?: string }).code === 'ENOTDIR';
+
+/** Files in a local folder, read with positioned reads (Node only). */
+export function fromPath(dir: string): CheckpointSource {
+  const describe = `folder "${dir}"`;
+  const root = dir.replace(/[\\/]+$/, '');
+  const path = (name: string) => {
+    checkName(describe, name);
+    return root ? `${root}/${name}` : name;
+  };
+  const fail = (name: string, e: unknown): Error => (isMissing(e) ? missingFile(describe, name) : new Error(`reading file "${name}" in ${describe} failed: ${(e as Error).message}`));
+
+  const src: CheckpointSource = {
+    describe,
+    async list() {
+      const fs = await nodeFs();
+      try {
+        const entries = await fs.readdir(root || '.', { withFileTypes: true });
+        return entries.filter((e) => e.isFile()).map((e) => e.name).sort();
+      } catch (e) {
+        if (isMissing(e)) throw new Error(`${describe} does not exist`);
+        throw new Error(`listing ${describe} failed: ${(e as Error).message}`);
+      }
+    },
+    async has(name) {
+      const fs = await nodeFs();
+      try {
+        return (await fs.stat(path(name))).isFile();
+      } catch (e) {
+        if (isMissing(e)) return false;
+        throw fail(name, e);
+      }
+    },
+    async size(name) {
+      const fs = await nodeFs();
+      let st;
+      try {
+        st = await fs.stat(path(name));
+      } catch (e) {
+        throw fail(name, e);
+      }
+      if (!st.isFile()) throw new Error(`"${name}" in ${describe} is not a regular file`);
+      return st.size;
+    },
+    async read(name, start, end) {
+      checkRange(describe, name, start, end);
+      const fs = await nodeFs();
+      const out = new Uint8Array(end - start);
+      let handle;
+      try {
+        handle = await fs.open(path(name), 'r');
+      } catch (e) {
+        throw fail(name, e);
+      }
+      try {
+        // One read is capped near 2 GiB by the OS, so large tensors take several.
+        for (let done = 0; done < out.length; ) {
+          const want = Math.min(out.length - done, 1 << 30);
+          const { bytesRead } = await handle.read(out, done, want, start + done);
+          if (bytesRead === 0) throw new Error(`the file ends before byte ${start + done}, inside the requested range [${start}, ${end})`);
+          done += bytesRead;
+        }
+      } catch (e) {
+        throw fail(name, e);
+      } finally {
+        await handle.close();
+      }
+      return out;
+    },
+    async text(name) {
+      const fs = await nodeFs();
+      let bytes: Uint8Array;
+      try {
+        bytes = await fs.readFile(path(name));
+      } catch (e) {
+        throw fail(name, e);
+      }
+      return decodeUtf8(describe, name, bytes);
+    },
+  };
+  return src;
+}
+
+// ---- a base URL ------------------------------------------------------------
+
+type FetchFn = (input: string, init?: RequestInit) => Promise<Response>;
+
+/** Reads [skip, skip + len) of a response body into a fresh array, then stops the download. */
+async function bodySlice(res: Response, skip: number, len: number, what: string): Promise<Uint8Array> {
+  const out = new Uint8Array(len);
+  if (!res.body) {
+    const all = new Uint8Array(await res.arrayBuffer());
+    if (all.length < skip + len) throw new Error(`${what}: the response has ${all.length} bytes, fewer than the ${skip + len} needed`);
+    out.set(all.subarray(skip, skip + len));
+    return out;
+  }
+  const reader = res.body.getReader();
+  let pos = 0; // bytes of the body seen so far
+  try {
+    while (pos < skip + len) {
+      const { done, value } = await reader.read().catch((e: Error) => {
+        throw new Error(`${what}: the download failed after ${pos} bytes: ${e.message}`);
+      });
+      if (done) throw new Error(`${what}: the response ended after ${pos} bytes, before byte ${skip + len}`);
+      const from = Math.max(skip - pos, 0);
+      const to = Math.min(value.length, skip + len - pos);
+      if (from < to) out.set(value.subarray(from, to), pos + from - skip);
+      pos += value.length;
+    }
+  } finally {
+    await reader.cancel().catch(() => {});
+  }
+  return out;
+}
+
+function contentLength(res: Response): number | null {
+  const enc = res.headers.get('content-encoding');
+  const len = res.headers.get('content-length');
+  if ((enc && enc !== 'identity') || len === null || !/^\d+$/.test(len.trim())) return null;
+  return Number(len);
+}
+
+/**
+ * Files under a base URL, e.g. `https://huggingface.co/<repo>/resolve/main/`.
+ * Sizes come from HEAD (or a one-byte Range GET); reads are Range GETs. A
+ * server that ignores Range still works: the body is streamed, the wanted
+ * bytes kept and the download cancelled, so memory stays at one tensor
+ * (though each read then downloads the file up to its end).
+ * Pass `fetchFn` to add headers (an access token for gated repositories).
+ */
+export function fromUrl(baseUrl: string | URL, fetchFn: FetchFn = (u, i) => fetch(u, i)): CheckpointSource {
+  const base = new URL(String(baseUrl));
+  if (base.protocol !== 'http:' && base.protocol !== 'https:') throw new Error(`fromUrl: unsupported protocol in ${base.href} (expected http or https)`);
+  if (!base.pathname.endsWith('/')) base.pathname += '/';
+  const describe = `URL ${base.href}`;
+  const sizes = new Map<string, number>();
+  const urlOf = (name: string) => {
+    checkName(describe, name);
+    return new URL(name.split('/').map(encodeURIComponent).join('/'), base).href;
+  };
+  const request = async (url: string, init: RequestInit, what: string): Promise<Response> => {
+    try {
+      return await fetchFn(url, init);
+    } catch (e) {
+      throw new Error(`${what} failed: ${(e as Error).message}`);
+    }
+  };
+  const statusError = (what: string, res: Response): Error => {
+    const hint = res.status === 401 || res.status === 403 ? ' (a gated or private repository needs an access token: pass a fetchFn that adds it)' : '';
+    return new Error(`${what} failed: HTTP ${res.status} ${res.statusText}`.trimEnd() + hint);
+  };
+
+  /** The file's size, or null when the server says it does not exist. */
+  const probe = async (name: string): Promise<number | null> => {
+    const known = sizes.get(name);
+    if (known !== undefined) return known;
+    const url = urlOf(name);
+    const head = await request(url, { method: 'HEAD' }, `HEAD ${url}`);
+    if (head.status === 404 || head.status === 410) return null;
+    let size = head.ok ? contentLength(head) : null;
+    if (size === null) {
+      // No usable HEAD (refused, or no length): ask for one byte and read the total from Content-Range.
+      const what = `GET ${url} (bytes=0-0)`;
+      const res = await request(url, { headers: { Range: 'bytes=0-0' } }, what);
+      if (res.status === 404 || res.status === 410) return null;
+      const range = res.headers.get('content-range');
+      if (res.status === 206 || res.status === 416) {
+        await res.body?.cancel().catch(() => {});
+        const m = range && /\/\s*(\d+)\s*$/.exec(range);
+        if (!m) throw new Error(`${what}: HTTP ${res.status} without a readable Content-Range header, so the file size is unknown (a cross-origin server must expose Content-Range)`);
+        size = Number(m[1]);
+      } else if (res.ok) {
+        // The server ignored Range and is sending the whole file: take its length, or count it.
+        size = contentLength(res);
+        if (size === null) {
+          size = 0;
+          const reader = res.body?.getReader();
+          for (;;) {
+            const chunk = await reader?.read();
+            if (!chunk || chunk.done) break;
+            size += chunk.value.length;
+          }
+        } else {
+          await res.body?.cancel().catch(() => {});
+        }
+      } else {
+        throw statusError(what, res);
+      }
+    } else {
+      await head.body?.cancel().catch(() => {});
+    }
+    sizes.set(name, size);
+    return size;
+  };
+
+  return {
+    describe,
+    async list() {
+      return null;
+    },
+    async has(name) {
+      return (await probe(name)) !== null;
+    },
+    async size(name) {
+      const size = await probe(name);
+      if (size === null) throw missingFile(describe, name);
+      return size;
+    },
+    async read(name, start, end) {
+      checkRange(describe, name, start, end);
+      if (start === end) return new Uint8Array(0);
+      const url = urlOf(name);
+      const what = `GET ${url} (bytes=${start}-${end - 1})`;
+      const res = await request(url, { headers: { Range: `bytes=${start}-${end - 1}` } }, what);
+      if (res.status === 404 || res.status === 410) throw missingFile(describe, name);
+      if (res.status === 416) throw new Error(`${what}: the range lies outside file "${name}" (HTTP 416)`);
+      if (res.status === 206) {
+        const range = res.headers.get('content-range');
+        const m = range && /^\s*bytes\s+(\d+)-(\d+)\s*\//i.exec(range);
+        if (m && (Number(m[1]) !== start || Number(m[2]) !== end - 1)) {
+          await res.body?.cancel().catch(() => {});
+          throw new Error(`${what}: the server sent ${range}, not the range asked for`);
+        }
+        const bytes = await bodySlice(res, 0, end - start, what);
+        return bytes;
+      }
+      if (res.ok) return bodySlice(res, start, end - start, `${what} (the server ignored Range)`);
+      throw statusError(what, res);
+    },
+    async text(name) {
+      const url = urlOf(name);
+      const res = await request(url, {}, `GET ${url}`);
+      if (res.status === 404 || res.status === 410) throw missingFile(describe, name);
+      if (!res.ok) throw statusError(`GET ${url}`, res);
+      const body = await res.arrayBuffer().catch((e: Error) => {
+        throw new Error(`GET ${url}: the download failed: ${e.message}`);
+      });
+      return decodeUtf8(describe, name, new Uint8Array(body));
+    },
+  };
+}
+
+// ---- in-memory files and browser File objects --------------------------------
+
+interface Entry {
+  size: number;
+  read(start: number, end: number): Promise<Uint8Array>;
+}
+
+function entryOf(describe: string, name: string, data: unknown): Entry {
+  if (typeof Blob !== 'undefined' && data instanceof Blob) {
+    return { size: data.size, read: async (s, e) => new Uint8Array(await data.slice(s, e).arrayBuffer()) };
+  }
+  let bytes: Uint8Array;
+  if (data instanceof ArrayBuffer) bytes = new Uint8Array(data);
+  else if (ArrayBuffer.isView(data)) bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+  else throw new Error(`${describe}: file "${name}" is ${data === null ? 'null' : typeof data}, expected a Blob, ArrayBuffer or Uint8Array`);
+  return { size: bytes.length, read: async (s, e) => bytes.slice(s, e) };
+}
+
+function entrySource(describe: string, entries: Map<string, Entry>): CheckpointSource {
+  const get = (name: string): Entry => {
+    const entry = entries.get(name);
+    if (!entry) throw missingFile(describe, name);
+    return entry;
+  };
+  return {
+    describe,
+    async list() {
+      return [...entries.keys()].sort();
+    },
+    async has(name) {
+      return entries.has(name);
+    },
+    async size(name) {
+      return get(name).size;
+    },
+    async read(name, start, end) {
+      checkRange(describe, name, start, end);
+      const entry = get(name);
+      if (end > entry.size) throw new Error(`reading file "${name}" in ${describe}: range [${start}, ${end}) runs past its end (${entry.size} bytes)`);
+      return entry.read(start, end);
+    },
+    async text(name) {
+      const entry = get(name);
+      return decodeUtf8(describe, name, await entry.read(0, entry.size));
+    },
+  };
+}
+
+/** Files held in memory, by name: `{ 'config.json': blob, 'model.safetensors': bytes }`. */
+export function fromMap(map: Record<string, FileData> | Map<string, FileData>): CheckpointSource {
+  const describe = 'in-memory files';
+  const pairs = map instanceof Map ? [...map] : Object.entries(map);
+  return entrySource(describe, new Map(pairs.map(([name, data]) => [name, entryOf(describe, name, data)])));
+}
+
+/**
+ * Files picked in a browser (an <input type=file multiple> or a folder picker).
+ * Files are matched by name; from a folder picker, by their path inside the
+ * picked folder ("config.json", "original/params.json").
+ */
+export function fromFiles(files: File[] | FileList): CheckpointSource {
+  const list = Array.from(files as ArrayLike<File>);
+  const rel = list.map((f) => (typeof f.webkitRelativePath === 'string' ? f.webkitRelativePath : ''));
+  const top = rel.every((r) => r.includes('/')) ? rel[0]?.split('/')[0] : undefined;
+  const inFolder = top !== undefined && rel.every((r) => r.startsWith(`${top}/`));
+  const prefix = inFolder ? `${top}/` : '';
+  const describe = inFolder ? `picked folder "${top}"` : `${list.length} picked file${list.length === 1 ? '' : 's'}`;
+  const entries = new Map<string, Entry>();
+  list.forEach((file, i) => {
+    if (typeof Blob === 'undefined' || !(file instanceof Blob) || typeof file.name !== 'string') throw new Error(`fromFiles: item ${i} is not a File`);
+    const name = inFolder ? rel[i].slice(prefix.length) : file.name;
+    if (entries.has(name)) throw new Error(`${describe}: two files are named "${name}"`);
+    entries.set(name, entryOf(describe, name, file));
+  });
+  return entrySource(describe, entries);
+}
+
+function isSource(x: unknown): x is CheckpointSource {
+  const s = x as CheckpointSource;
+  return typeof s === 'object' && s !== null && typeof s.describe === 'string' && ['list', 'has', 'size', 'read', 'text'].every((k) => typeof (s as unknown as Record<string, unknown>)[k] === 'function');
+}
+
+/**
+ * Any accepted input as a CheckpointSource: "http(s)://..." strings and URL
+ * objects are base URLs, other strings are local paths, File lists are picked
+ * files, plain objects and Maps are in-memory files, and a CheckpointSource is
+ * returned as it is.
+ */
+export function openSource(x: SourceInput): CheckpointSource {
+  if (typeof x === 'string') {
+    if (/^https?:\/\//i.test(x)) return fromUrl(x);
+    if (/^[a-z][a-z0-9+.-]+:\/\//i.test(x)) throw new Error(`openSource: unsupported URL "${x}" (expected http(s):// or a local path)`);
+    return fromPath(x);
+  }
+  if (x instanceof URL) return fromUrl(x);
+  if (isSource(x)) return x;
+  if (Array.isArray(x) || (typeof FileList !== 'undefined' && x instanceof FileList)) return fromFiles(x);
+  if (x instanceof Map) return fromMap(x);
+  if (typeof x === 'object' && x !== null && (Object.getPrototypeOf(x) === Object.prototype || Object.getPrototypeOf(x) === null)) return fromMap(x as Record<string, FileData>);
+  throw new Error(`openSource: expected a path, a URL, picked Files, a map of file names to data, or a CheckpointSource; got ${x === null ? 'null' : typeof x}`);
+}
