@@ -3,10 +3,12 @@
 
 import { Gpu } from '../src/runtime/gpu';
 import { kernelsSuite } from './suites/kernels';
+import { transformerSuite } from './suites/transformer';
 import type { BenchOptions } from './harness';
 
 const suites: Record<string, (gpu: Gpu, opts: BenchOptions) => Promise<void>> = {
   kernels: kernelsSuite,
+  transformer: transformerSuite,
 };
 
 function parseArgs(argv: string[]): { suite: string; quick: boolean } {

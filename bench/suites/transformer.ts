@@ -1,0 +1,127 @@
+// Transformer suite: random 4-bit weights in the SmolLM2-135M shape (30
+// layers, D 576, 9 heads over 3 KV heads, MLP 1536, vocab 49152), timed
+// through the model contract: prefill tokens/s at several prompt lengths and
+// decode tokens/s at several context lengths, with weight and KV-cache bytes.
+// A tiny model with the same code path is verified against the float64
+// reference first.
+
+import type { Gpu } from '../../src/runtime/gpu';
+import { Recorder } from '../../src/runtime/recorder';
+import { argmax } from '../../src/kernels/argmax';
+import { parseTransformerConfig, type TransformerConfig } from '../../src/models/transformer/config';
+import { loadTransformerWeights, transformerTensorShapes } from '../../src/models/transformer/weights';
+import { TransformerModel } from '../../src/models/transformer/model';
+import type { TensorSource } from '../../src/models/loader/weights';
+import { refForward } from '../../src/reference/transformer';
+import { dequantizeQ4, quantizeQ4 } from '../../src/runtime/q4';
+import { printTable, type BenchOptions, type Row } from '../harness';
+
+const SMOLLM2_135M = {
+  model_type: 'llama', hidden_size: 576, intermediate_size: 1536, num_hidden_layers: 30, num_attention_heads: 9,
+  num_key_value_heads: 3, vocab_size: 49152, max_position_embeddings: 8192, rms_norm_eps: 1e-5, rope_theta: 100000, tie_word_embeddings: true,
+};
+
+/** Random weights served through the loader, one tensor at a time, like a checkpoint. */
+function randomSource(cfg: TransformerConfig, seed: number): TensorSource & { dense: Map<string, Float32Array> | null } {
+  const shapes = transformerTensorShapes(cfg);
+  const keep = cfg.hiddenSize <= 128; // tiny verification models keep their weights for the reference
+  const dense = keep ? new Map<string, Float32Array>() : null;
+  let s = seed >>> 0;
+  const rnd = () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 4294967296) * 2 - 1;
+  return {
+    names: [...shapes.keys()],
+    dense,
+    info: (n) => ({ dtype: 'F32', shape: shapes.get(n)!, byteLength: shapes.get(n)!.reduce((a, b) => a * b, 4) }),
+    async readF32(n) {
+      const shape = shapes.get(n)!;
+      const scale = shape.length === 1 ? 0.1 : 1 / Math.sqrt(shape[1]);
+      const w = Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => (shape.length === 1 ? 1 : 0) + rnd() * scale);
+      dense?.set(n, w);
+      return w;
+    },
+  };
+}
+
+async function verifyTiny(gpu: Gpu): Promise<void> {
+  const cfg = parseTransformerConfig({ ...SMOLLM2_135M, hidden_size: 64, intermediate_size: 96, num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 2, vocab_size: 300 });
+  const src = randomSource(cfg, 5);
+  const model = new TransformerModel(gpu, cfg, await loadTransformerWeights(gpu, src, cfg, 'q4'), { maxContext: 64 });
+  const state = model.createState();
+  try {
+    const ids = Int32Array.from({ length: 9 }, (_, i) => (i * 37) % 300);
+    const rec = new Recorder(gpu, 'verify');
+    const got = (await rec.submitAndRead(model.prefill(rec, state, ids))) as Float32Array;
+    const shapes = transformerTensorShapes(cfg);
+    const w = (n: string) => (shapes.get(n)!.length === 2 ? dequantizeQ4(quantizeQ4(src.dense!.get(n)!, shapes.get(n)![0], shapes.get(n)![1])) : src.dense!.get(n)!);
+    const want = refForward(cfg, w, ids).subarray(8 * 300);
+    for (let i = 0; i < 300; i++) {
+      if (!(Math.abs(got[i] - want[i]) <= 1e-4 + 1e-3 * Math.abs(want[i]))) throw new Error(`bench verify transformer: logit ${i} is ${got[i]}, reference ${want[i]}`);
+    }
+  } finally {
+    state.dispose();
+    model.dispose();
+  }
+}
+
+export async function transformerSuite(gpu: Gpu, opts: BenchOptions): Promise<void> {
+  await verifyTiny(gpu);
+  const cfg = parseTransformerConfig(opts.quick ? { ...SMOLLM2_135M, num_hidden_layers: 4 } : SMOLLM2_135M);
+  const prompts = opts.quick ? [128, 512] : [128, 512, 2048];
+  const contexts = opts.quick ? [128, 2048] : [128, 2048, 8192];
+  const maxContext = Math.max(...contexts, ...prompts) + 16;
+  const t0 = performance.now();
+  const model = new TransformerModel(gpu, cfg, await loadTransformerWeights(gpu, randomSource(cfg, 1), cfg, 'q4'), { maxContext, prefillChunk: 512 });
+  console.log(`Model: SmolLM2-135M shape${opts.quick ? ' cut to 4 layers' : ''}, random 4-bit weights (${(model.info.weightBytes / 2 ** 20).toFixed(1)} MiB), loaded in ${((performance.now() - t0) / 1000).toFixed(1)} s\n`);
+  const token = gpu.empty([1], 'u32', 'bench.token');
+  const rows: Row[] = [];
+  try {
+    for (const n of prompts) {
+      const state = model.createState({ maxTokens: maxContext });
+      const ids = Int32Array.from({ length: n }, (_, i) => (i * 7919) % cfg.vocabSize);
+      const run = async () => {
+        state.reset();
+        const start = performance.now();
+        for (let i = 0; i < n; i += model.prefillChunk) {
+          const rec = new Recorder(gpu, 'prefill');
+          const logits = model.prefill(rec, state, ids.subarray(i, i + model.prefillChunk));
+          if (i + model.prefillChunk >= n) {
+            argmax(rec, logits, token);
+            await rec.submitAndRead(token);
+          } else await rec.submit();
+        }
+        return (performance.now() - start) / 1000;
+      };
+      await run(); // warm-up
+      const secs = Math.min(await run(), await run());
+      rows.push({ phase: 'prefill', tokens: n, 'tokens/s': n / secs, 'ms': secs * 1000, 'KV cache MiB': state.bytes / 2 ** 20 });
+      state.dispose();
+    }
+    for (const ctx of contexts) {
+      const state = model.createState({ maxTokens: maxContext });
+      // Decode cost depends on how many cache rows attention reads, not on
+      // their values: start the state at ctx - 1 without computing the prefix.
+      const steps = opts.quick ? 8 : 32;
+      const time = async () => {
+        state.reset();
+        state.advance(ctx - 1);
+        let tok = 1;
+        const start = performance.now();
+        for (let i = 0; i < steps; i++) {
+          const rec = new Recorder(gpu, 'decode');
+          argmax(rec, model.decode(rec, state, tok), token);
+          tok = (await rec.submitAndRead(token))[0]; // one submit, 4 bytes back
+        }
+        return (performance.now() - start) / 1000 / steps;
+      };
+      await time();
+      const secs = Math.min(await time(), await time());
+      rows.push({ phase: 'decode', tokens: ctx, 'tokens/s': 1 / secs, 'ms': secs * 1000, 'KV cache MiB': state.bytes / 2 ** 20 });
+      state.dispose();
+    }
+  } finally {
+    token.dispose();
+    model.dispose();
+  }
+  printTable(`transformer, ${cfg.nLayers} layers, 4-bit (tokens = prompt length for prefill, context for decode)`, rows);
+  console.log(`Weights: ${(model.info.weightBytes / 2 ** 20).toFixed(1)} MiB on the device; KV cache: ${((2 * cfg.nLayers * cfg.nKvHeads * cfg.headDim * 4) / 1024).toFixed(1)} KiB per token.`);
+}

@@ -1,0 +1,187 @@
+// Loading, the generation API and every bad input the transformer issue
+// names: each gives a clear Error, and the engine still works afterwards.
+
+import { expect, it } from 'vitest';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadModel, type LM } from '../../src/lm';
+import { refForward } from '../../src/reference/transformer';
+import { describeGpu, useGpu } from '../helpers/gpu';
+import { tinyTransformer } from '../helpers/checkpoints';
+import { writeSafetensors, type FixtureTensor } from '../helpers/fixtures';
+import { transformerTensorShapes } from '../../src/models/transformer/weights';
+import { maxRelErr } from '../helpers/models';
+
+const enc = new TextEncoder();
+
+describeGpu('loading a transformer checkpoint', () => {
+  const gpu = useGpu();
+  const ck = tinyTransformer({ seed: 5 });
+  const ids = [3, 60, 101, 7, 250];
+
+  /** The engine still works: a fresh load gives the reference logits. */
+  async function stillWorks(): Promise<void> {
+    const lm = await loadModel(ck.files, { weights: 'f32', device: gpu(), maxContext: 64 });
+    try {
+      expect(maxRelErr(await lm.logits(ids), refForward(ck.config, (n) => ck.weights.get(n)!, ids), 1e-3)).toBeLessThan(1e-4);
+    } finally {
+      lm.dispose();
+    }
+  }
+
+  it('loads from a folder on disk, from a map, and reports progress up to the total', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tessera-ck-'));
+    for (const [name, bytes] of Object.entries(ck.files)) writeFileSync(join(dir, name), bytes);
+    const seen: number[] = [];
+    let total = 0;
+    const lm = await loadModel(dir, { weights: 'q4', device: gpu(), maxContext: 64, onProgress: (p) => { seen.push(p.loadedBytes); total = p.totalBytes; } });
+    try {
+      expect(lm.info).toMatchObject({ family: 'transformer', ffn: 'dense', modelType: 'llama', nLayers: 2, dModel: 64, maxContext: 64, weights: 'q4', vocabSize: ck.config.vocabSize });
+      expect(seen.length).toBeGreaterThan(5);
+      expect(seen[seen.length - 1]).toBe(total);
+      expect([...seen].sort((a, b) => a - b)).toEqual(seen);
+      expect(lm.info.weightBytes).toBe(lm.memory().bytes.weights);
+    } finally {
+      lm.dispose();
+    }
+  });
+
+  it('load and dispose 20 times leaves the memory ledger where it started', async () => {
+    const g = gpu();
+    const lm0 = await loadModel(ck.files, { weights: 'q4', device: g, maxContext: 64 });
+    await lm0.logits(ids); // the uniform ring exists from here on
+    lm0.dispose();
+    const start = g.ledger.report();
+    for (let i = 0; i < 20; i++) {
+      const lm = await loadModel(ck.files, { weights: i % 2 ? 'f32' : 'q4', device: g, maxContext: 64 });
+      await lm.logits(ids.slice(0, 2));
+      lm.dispose();
+    }
+    const end = g.ledger.report();
+    expect(end.bytes).toEqual(start.bytes);
+    expect(end.buffers).toBe(start.buffers);
+  });
+
+  it('streams text, stops on a stop string or maxNewTokens, and reports stats', async () => {
+    const lm = await loadModel(ck.files, { weights: 'q4', device: gpu(), maxContext: 128 });
+    try {
+      const pieces: string[] = [];
+      for await (const p of lm.generate('the cat', { maxNewTokens: 12, temperature: 0.8, topK: 20, seed: 1 })) pieces.push(p);
+      const s = lm.stats()!;
+      expect(s.promptTokens).toBe(lm.tokenizer!.encode('the cat').length);
+      expect(s.generatedTokens).toBeGreaterThan(0);
+      expect(['length', 'eos']).toContain(s.stopReason);
+      expect(s.timeToFirstTokenMs).toBeGreaterThan(0);
+      expect(s.prefillTokensPerSecond).toBeGreaterThan(0);
+      const text = pieces.join('');
+      // Same seed, same text; a stop string taken from that text ends generation before it.
+      const again: string[] = [];
+      for await (const p of lm.generate('the cat', { maxNewTokens: 12, temperature: 0.8, topK: 20, seed: 1 })) again.push(p);
+      expect(again.join('')).toBe(text);
+      if (text.length >= 4) {
+        const stop = text.slice(2, 4);
+        const cut: string[] = [];
+        for await (const p of lm.generate('the cat', { maxNewTokens: 12, temperature: 0.8, topK: 20, seed: 1, stop: [stop] })) cut.push(p);
+        expect(cut.join('')).toBe(text.slice(0, text.indexOf(stop)));
+        expect(lm.stats()!.stopReason).toBe('stop');
+      }
+    } finally {
+      lm.dispose();
+    }
+  });
+
+  it('an aborted generation throws AbortError and the model is ready for the next call', async () => {
+    const lm = await loadModel(ck.files, { weights: 'q4', device: gpu(), maxContext: 128 });
+    try {
+      const ctl = new AbortController();
+      let n = 0;
+      await expect((async () => {
+        for await (const _ of lm.generate('abc', { maxNewTokens: 50, signal: ctl.signal })) if (++n === 2) ctl.abort();
+      })()).rejects.toThrow(/generate: aborted after \d+ generated tokens/);
+      expect(lm.stats()!.stopReason).toBe('abort');
+      const out: string[] = [];
+      for await (const p of lm.generate('abc', { maxNewTokens: 3 })) out.push(p);
+      expect(lm.stats()!.generatedTokens).toBeGreaterThan(0);
+    } finally {
+      lm.dispose();
+    }
+  });
+
+  it('context overflow is a clear Error, never a silent truncation', async () => {
+    const lm: LM = await loadModel(ck.files, { weights: 'q4', device: gpu(), maxContext: 8 });
+    try {
+      await expect(lm.logits(Array.from({ length: 9 }, (_, i) => i))).rejects.toThrow(/context overflow: 9 tokens exceed the model's 8-token context/);
+      await expect((async () => { for await (const _ of lm.generate('a long prompt that is longer than eight tokens')) void _; })()).rejects.toThrow(/context overflow/);
+      await expect((async () => { for await (const _ of lm.generate('ab', { maxNewTokens: 20 })) void _; })()).rejects.toThrow(/context overflow/);
+      expect((await lm.logits([1, 2, 3])).length).toBe(3 * ck.config.vocabSize);
+    } finally {
+      lm.dispose();
+    }
+    await expect(loadModel(ck.files, { device: gpu(), maxContext: 100000 })).rejects.toThrow(/maxContext 100000 exceeds the model's 512 positions/);
+  });
+
+  it('bad arguments to generate and logits are named', async () => {
+    const lm = await loadModel(ck.files, { weights: 'q4', device: gpu(), maxContext: 64 });
+    try {
+      const run = async (o: object) => { for await (const _ of lm.generate('a', o)) void _; };
+      await expect(run({ maxNewTokens: 0 })).rejects.toThrow(/maxNewTokens must be a positive integer/);
+      await expect(run({ temperature: -1 })).rejects.toThrow(/temperature must be >= 0/);
+      await expect(run({ topP: 0 })).rejects.toThrow(/topP must be in \(0, 1\]/);
+      await expect(lm.logits([ck.config.vocabSize])).rejects.toThrow(/token id 275 at position 0 is outside the vocabulary/);
+      await expect(lm.logits([])).rejects.toThrow(/no token ids/);
+    } finally {
+      lm.dispose();
+    }
+    await stillWorks();
+  });
+
+  // Each broken checkpoint throws an Error that names what is wrong; after each, the engine still loads a good one.
+  const st = ck.files['model.safetensors'];
+  const headerLen = Number(new DataView(st.buffer, st.byteOffset).getBigUint64(0, true));
+  const withFile = (name: string, bytes: Uint8Array | null) => {
+    const files = { ...ck.files };
+    if (bytes) files[name] = bytes;
+    else delete files[name];
+    return files;
+  };
+  const config = (edit: (c: Record<string, unknown>) => void) => {
+    const c = JSON.parse(new TextDecoder().decode(ck.files['config.json']));
+    edit(c);
+    return withFile('config.json', enc.encode(JSON.stringify(c)));
+  };
+  const shapes = transformerTensorShapes(ck.config);
+  const shapeOf = (n: string) => shapes.get(n)!;
+  const tensors = (edit: (t: Record<string, FixtureTensor>) => void) => {
+    const t: Record<string, FixtureTensor> = Object.fromEntries([...ck.weights].map(([n, d]) => [n, { dtype: 'F32' as const, shape: shapeOf(n), data: d }]));
+    edit(t);
+    return withFile('model.safetensors', writeSafetensors(t));
+  };
+
+  it.each([
+    ['truncated file', () => withFile('model.safetensors', st.subarray(0, st.length - 100)), /model\.safetensors/],
+    ['header larger than the file', () => { const b = st.slice(); new DataView(b.buffer).setBigUint64(0, BigInt(b.length), true); return withFile('model.safetensors', b); }, /model\.safetensors.*header/i],
+    ['out-of-range offsets', () => { const b = st.slice(); const h = new TextDecoder().decode(b.subarray(8, 8 + headerLen)).replace(/"data_offsets":\[(\d+),(\d+)\]/, (_m, a, z) => `"data_offsets":[${a},${Number(z) + 4000000}]`); b.set(enc.encode(h.padEnd(headerLen)), 8); return withFile('model.safetensors', b); }, /model\.safetensors/],
+    ['a missing tensor', () => tensors((t) => delete t['model.layers.1.mlp.up_proj.weight']), /missing tensors: model\.layers\.1\.mlp\.up_proj\.weight/],
+    ['a wrong shape', () => tensors((t) => { t['model.norm.weight'] = { dtype: 'F32', shape: [32], data: new Float32Array(32) }; }), /wrong shapes: model\.norm\.weight is \(32\), expected \(64\)/],
+    ['an unused tensor', () => tensors((t) => { t['model.layers.0.extra.weight'] = { dtype: 'F32', shape: [4], data: new Float32Array(4) }; }), /tensors this model does not use: model\.layers\.0\.extra\.weight/],
+    ['a non-finite weight', () => tensors((t) => { t['model.norm.weight'] = { dtype: 'F32', shape: [64], data: new Float32Array(64).fill(NaN) }; }), /model\.norm\.weight.*not finite/],
+    ['unsupported dtype', () => tensors((t) => { t['model.norm.weight'] = { dtype: 'I32', shape: [64], bytes: new Uint8Array(256) }; }), /unsupported dtype I32 for tensor "model\.norm\.weight"/],
+    ['unknown model_type', () => config((c) => { c.model_type = 'gpt_bigcode'; }), /model_type "gpt_bigcode" is not supported \(supported: llama, qwen2, mistral\)/],
+    ['unsupported rope scaling', () => config((c) => { c.rope_scaling = { rope_type: 'yarn', factor: 4 }; }), /rope_scaling type 'yarn' is not supported/],
+    ['heads not dividing', () => config((c) => { c.num_key_value_heads = 3; }), /num_attention_heads 4 is not a multiple of num_key_value_heads 3/],
+    ['missing config.json', () => withFile('config.json', null), /config\.json is missing/],
+    ['config.json not JSON', () => withFile('config.json', enc.encode('{ nope')), /config\.json is not valid JSON/],
+    ['missing weights file', () => withFile('model.safetensors', null), /model\.safetensors/],
+  ] as const)('%s gives a clear Error, then the engine still works', async (_name, files, message) => {
+    await expect(loadModel(files() as Record<string, Uint8Array>, { weights: 'q4', device: gpu(), maxContext: 64 })).rejects.toThrow(message);
+    await stillWorks();
+  });
+
+  it('a failed load leaves nothing on the device', async () => {
+    const g = gpu();
+    const before = g.ledger.report().bytes;
+    await expect(loadModel(tensors((t) => { t['model.norm.weight'] = { dtype: 'F32', shape: [64], data: new Float32Array(64).fill(Infinity) }; }) as Record<string, Uint8Array>, { weights: 'q4', device: g })).rejects.toThrow(/not finite/);
+    expect(g.ledger.report().bytes).toEqual(before);
+  });
+});
