@@ -125,6 +125,10 @@ export class LM {
           const t = this.model.prefill(rec, state, part, { logits: 'all' });
           out.set((await rec.submitAndRead(t)) as Float32Array, i * V);
         }
+        const bad = out.findIndex((v) => !Number.isFinite(v));
+        if (bad >= 0) {
+          throw new Error(`logits: the forward pass produced a non-finite value at token ${Math.floor(bad / V)} (weights or activations overflow float32)`);
+        }
       } finally {
         state.dispose();
       }

@@ -1,0 +1,136 @@
+import { defineKernel } from './kernel';
+import source from './attn_decode.wgsl?raw';
+import combineSource from './attn_decode_combine.wgsl?raw';
+import { Params, type Recorder } from '../runtime/recorder';
+import { fmtShape, type Tensor } from '../runtime/tensor';
+import { expectActivation, expectShape } from './checks';
+
+// Two passes of one op: the split-K pass, and the merge of its partials.
+const kernel = defineKernel({ name: 'attn_decode', source });
+const combine = defineKernel({ name: 'attn_decode_combine', source: combineSource });
+
+const WG = 128;
+const COMBINE_WG = 64;
+/**
+ * Keys per chunk of the split-K pass. 128 keeps a long context busy
+ * (32k keys × 8 KV heads = 2048 workgroups) while the partials stay small
+ * next to the cache (Dh + 2 floats per head and chunk, vs 2 × 128 × Dh for its keys).
+ */
+export const ATTN_DECODE_CHUNK = 128;
+/** Largest head dim supported (the tile must fit in workgroup memory). */
+export const ATTN_DECODE_MAX_HEAD_DIM = 256;
+const ROWS_PER_THREAD_MAX = 8; // RPT_MAX, RS_MAX in the shader
+const HEADS_PER_GROUP_MAX = 16;
+const KEY_TILES = [32, 16, 8]; // each divides ATTN_DECODE_CHUNK and WG
+
+export interface AttnDecodeOptions {
+  /** Valid keys in the cache, including the new one: the query sees keys 0 .. len-1. */
+  len: number;
+  /** Score scale; default 1 / sqrt(Dh). */
+  scale?: number;
+}
+
+/**
+ * Shape of the f32 partials workspace attnDecode needs for a cache of maxT
+ * rows: (H, chunks, Dh + 2), a record [o, m, l] per head and chunk. The model
+ * allocates it once (it can serve every layer); a decode step allocates nothing.
+ */
+export function attnDecodeScratchShape(maxT: number, H: number, Dh: number): [number, number, number] {
+  return [H, Math.ceil(maxT / ATTN_DECODE_CHUNK), Dh + 2];
+}
+
+/** Workgroup memory of a configuration (bytes), as the shader declares it. */
+function tileBytes(GB: number, BK: number, Dh: number): number {
+  const DH4 = Dh / 4;
+  return 16 * (GB * DH4 + Math.max(BK * (DH4 + 1), WG)) + 4 * (GB * BK + 2 * GB);
+}
+
+/**
+ * How attn_decode splits the work for G query heads per KV head: GB heads per
+ * workgroup (in `groups` workgroups per KV head) and BK keys per tile. Heads
+ * first (each group re-reads the cache), then the largest key tile that fits
+ * the workgroup memory limit (bytes). Throws for an unsupported Dh.
+ */
+export function attnDecodeConfig(G: number, Dh: number, workgroupBytes: number): { GB: number; groups: number; BK: number } {
+  if (!(Number.isInteger(Dh) && Dh > 0 && Dh % 4 === 0 && Dh <= ATTN_DECODE_MAX_HEAD_DIM)) {
+    throw new Error(`attn_decode: head dim Dh = ${Dh} is not supported: it must be a multiple of 4, at most ${ATTN_DECODE_MAX_HEAD_DIM}`);
+  }
+  const DH4 = Dh / 4;
+  for (let cap = Math.min(G, HEADS_PER_GROUP_MAX); cap >= 1; cap--) {
+    const groups = Math.ceil(G / cap);
+    const GB = Math.ceil(G / groups); // balance the groups: 18 heads go 9 + 9, not 16 + 2
+    const TR = Math.min(GB, Math.floor(WG / DH4));
+    for (const BK of KEY_TILES) {
+      const fits = Math.ceil(GB / TR) <= ROWS_PER_THREAD_MAX && Math.ceil(GB / (WG / BK)) <= ROWS_PER_THREAD_MAX;
+      if (fits && tileBytes(GB, BK, Dh) <= workgroupBytes) return { GB, groups, BK };
+    }
+  }
+  throw new Error(`attn_decode: no tile for head dim Dh = ${Dh} fits in ${workgroupBytes} bytes of workgroup memory`);
+}
+
+/**
+ * Attention of one new query per head against the KV cache, split-K over
+ * chunks of ATTN_DECODE_CHUNK keys (flash-decoding), then an exact
+ * log-sum-exp merge (a second dispatch, skipped when len fits one chunk).
+ * q (1, H, Dh) or (H, Dh); kCache, vCache (maxT, Hkv, Dh) with rows
+ * 0 .. len-1 written; out shaped as q; scratch f32 of
+ * attnDecodeScratchShape(maxT, H, Dh) (or more chunks), owned by the caller.
+ * Query head h reads KV head floor(h / (H / Hkv)). Dh: a multiple of 4, at most 256.
+ */
+export function attnDecode(rec: Recorder, q: Tensor, kCache: Tensor, vCache: Tensor, out: Tensor, opts: AttnDecodeOptions, scratch: Tensor): void {
+  const op = 'attn_decode';
+  const type = expectActivation(op, 'q', q);
+  if (!(q.shape.length === 2 || (q.shape.length === 3 && q.shape[0] === 1))) {
+    throw new Error(`${op}: q '${q.label}' has shape ${fmtShape(q.shape)}, expected (1, H, Dh) or (H, Dh)`);
+  }
+  const [H, Dh] = q.shape.slice(-2);
+  const { maxT, Hkv } = expectCaches(op, q, H, Dh, kCache, vCache);
+  expectShape(op, 'out', out, q.shape, q.dtype);
+  for (const t of [q, kCache, vCache, scratch]) {
+    if (out.buffer === t.buffer) throw new Error(`${op}: out '${out.label}' shares a buffer with '${t.label}'; an input bound read and an output bound read_write cannot alias`);
+  }
+  const { len } = opts;
+  if (!(Number.isInteger(len) && len >= 1)) throw new Error(`${op}: len must be a positive integer (valid keys, including the new one), got ${len}`);
+  if (len > maxT) throw new Error(`${op}: len = ${len} keys exceed the cache's context of ${maxT} (kCache '${kCache.label}' ${fmtShape(kCache.shape)})`);
+  const scale = opts.scale ?? 1 / Math.sqrt(Dh);
+  if (!(Number.isFinite(scale) && scale > 0)) throw new Error(`${op}: scale must be a positive finite number, got ${scale}`);
+  const nchunks = Math.ceil(len / ATTN_DECODE_CHUNK);
+  const slots = expectScratch(op, scratch, H, Dh, nchunks, len);
+  for (const t of [q, kCache, vCache]) {
+    if (scratch.buffer === t.buffer) throw new Error(`${op}: scratch '${scratch.label}' shares a buffer with '${t.label}', which is bound read`);
+  }
+  const G = H / Hkv;
+  const { GB, groups, BK } = attnDecodeConfig(G, Dh, rec.gpu.device.limits.maxComputeWorkgroupStorageSize);
+  const params = new Params(9).u32(H).u32(Hkv).u32(G).u32(groups).u32(len).u32(ATTN_DECODE_CHUNK).u32(nchunks).u32(slots).f32(scale * Math.LOG2E).buffer;
+  kernel.dispatch(rec, { type, overrides: { WG, GB, BK, DH: Dh } }, [q, kCache, vCache, scratch, out], params, [nchunks, Hkv * groups]);
+  if (nchunks > 1) {
+    const cparams = new Params(3).u32(Dh).u32(nchunks).u32(slots).buffer;
+    combine.dispatch(rec, { type, overrides: { WG: COMBINE_WG } }, [scratch, out], cparams, [H]);
+  }
+}
+
+/** Checks the partials workspace: f32 (H, slots, Dh + 2) with slots >= the chunks len needs; returns slots. */
+function expectScratch(op: string, scratch: Tensor, H: number, Dh: number, nchunks: number, len: number): number {
+  scratch.assertAlive(op);
+  const [sh, slots, rec] = scratch.shape;
+  if (scratch.dtype !== 'f32' || scratch.shape.length !== 3 || sh !== H || rec !== Dh + 2 || !(slots >= nchunks)) {
+    throw new Error(
+      `${op}: scratch '${scratch.label}' ${fmtShape(scratch.shape)} ${scratch.dtype} must be f32 (H, chunks, Dh + 2) = ${fmtShape([H, nchunks, Dh + 2])} or more chunks ` +
+        `for len = ${len}; size it with attnDecodeScratchShape(maxT, H, Dh)`,
+    );
+  }
+  return slots;
+}
+
+/** Checks a K and V cache pair against q's heads and head dim: (maxT, Hkv, Dh), q's dtype, H % Hkv == 0. */
+function expectCaches(op: string, q: Tensor, H: number, Dh: number, kCache: Tensor, vCache: Tensor): { maxT: number; Hkv: number } {
+  kCache.assertAlive(op);
+  vCache.assertAlive(op);
+  if (kCache.shape.length !== 3) throw new Error(`${op}: kCache '${kCache.label}' has shape ${fmtShape(kCache.shape)}, expected (maxT, Hkv, Dh)`);
+  const [maxT, Hkv, kDh] = kCache.shape;
+  if (kDh !== Dh) throw new Error(`${op}: kCache '${kCache.label}' ${fmtShape(kCache.shape)} has head dim ${kDh}, but q '${q.label}' ${fmtShape(q.shape)} has Dh = ${Dh}`);
+  if (H % Hkv !== 0) throw new Error(`${op}: q '${q.label}' has H = ${H} heads, not a multiple of the cache's Hkv = ${Hkv} KV heads`);
+  expectShape(op, 'kCache', kCache, [maxT, Hkv, Dh], q.dtype);
+  expectShape(op, 'vCache', vCache, [maxT, Hkv, Dh], q.dtype);
+  return { maxT, Hkv };
+}

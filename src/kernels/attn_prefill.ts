@@ -1,0 +1,88 @@
+import { defineKernel } from './kernel';
+import source from './attn_prefill.wgsl?raw';
+import { Params, type Recorder } from '../runtime/recorder';
+import { fmtShape, type Tensor } from '../runtime/tensor';
+import { expectActivation, expectShape } from './checks';
+
+const kernel = defineKernel({ name: 'attn_prefill', source });
+
+const WG = 128;
+/** Largest head dim supported (the tile must fit in workgroup memory). */
+export const ATTN_PREFILL_MAX_HEAD_DIM = 256;
+// Register arrays in the shader hold at most this many rows per thread (RPT_MAX, RS_MAX).
+const ROWS_PER_THREAD_MAX = 8;
+// Tile candidates, best first: a larger BQ reads the cache fewer times, a larger BK needs fewer barriers.
+const TILES: readonly (readonly [number, number])[] = [[32, 32], [32, 16], [16, 32], [16, 16], [16, 8], [8, 8], [8, 4]];
+
+export interface AttnPrefillOptions {
+  /** Absolute position of the first new query; the cache holds keys 0 .. pos0+T-1. */
+  pos0: number;
+  /** Score scale; default 1 / sqrt(Dh). */
+  scale?: number;
+}
+
+/** Workgroup memory of a tile (bytes), as the shader declares it. */
+function tileBytes(BQ: number, BK: number, Dh: number): number {
+  const DH4 = Dh / 4;
+  return 16 * (BQ * DH4 + Math.max(BK * (DH4 + 1), WG)) + 4 * (BQ * BK + 2 * BQ);
+}
+
+/**
+ * The tile attn_prefill uses for head dim Dh (BQ query rows × BK keys) under a workgroup
+ * memory limit (bytes): the first candidate that fits. Throws for an
+ * unsupported Dh.
+ */
+export function attnPrefillTile(Dh: number, workgroupBytes: number): { BQ: number; BK: number } {
+  if (!(Number.isInteger(Dh) && Dh > 0 && Dh % 4 === 0 && Dh <= ATTN_PREFILL_MAX_HEAD_DIM)) {
+    throw new Error(`attn_prefill: head dim Dh = ${Dh} is not supported: it must be a multiple of 4, at most ${ATTN_PREFILL_MAX_HEAD_DIM}`);
+  }
+  const DH4 = Dh / 4;
+  for (const [BQ, BK] of TILES) {
+    const TR = Math.min(BQ, Math.floor(WG / DH4));
+    const fits = Math.ceil(BQ / TR) <= ROWS_PER_THREAD_MAX && Math.ceil(BQ / (WG / BK)) <= ROWS_PER_THREAD_MAX;
+    if (fits && tileBytes(BQ, BK, Dh) <= workgroupBytes) return { BQ, BK };
+  }
+  throw new Error(`attn_prefill: no tile for head dim Dh = ${Dh} fits in ${workgroupBytes} bytes of workgroup memory`);
+}
+
+/**
+ * Causal attention of T new queries against the KV cache (FlashAttention-style
+ * tiles, online softmax in f32). q (T, H, Dh); kCache, vCache (maxT, Hkv, Dh)
+ * with rows 0 .. pos0+T-1 written; out (T, H, Dh). Query t sees keys
+ * 0 ..= pos0 + t; query head h reads KV head floor(h / (H / Hkv)).
+ * Dh: a multiple of 4, at most 256.
+ */
+export function attnPrefill(rec: Recorder, q: Tensor, kCache: Tensor, vCache: Tensor, out: Tensor, opts: AttnPrefillOptions): void {
+  const op = 'attn_prefill';
+  const type = expectActivation(op, 'q', q);
+  if (q.shape.length !== 3) throw new Error(`${op}: q '${q.label}' has shape ${fmtShape(q.shape)}, expected (T, H, Dh)`);
+  const [T, H, Dh] = q.shape;
+  const { maxT, Hkv } = expectCaches(op, q, H, Dh, kCache, vCache);
+  expectShape(op, 'out', out, q.shape, q.dtype);
+  for (const t of [q, kCache, vCache]) {
+    if (out.buffer === t.buffer) throw new Error(`${op}: out '${out.label}' shares a buffer with '${t.label}'; an input bound read and an output bound read_write cannot alias`);
+  }
+  const { pos0 } = opts;
+  if (!(Number.isInteger(pos0) && pos0 >= 0)) throw new Error(`${op}: pos0 must be a non-negative integer, got ${pos0}`);
+  if (pos0 + T > maxT) {
+    throw new Error(`${op}: pos0 + T = ${pos0} + ${T} = ${pos0 + T} positions exceed the cache's context of ${maxT} (kCache '${kCache.label}' ${fmtShape(kCache.shape)})`);
+  }
+  const scale = opts.scale ?? 1 / Math.sqrt(Dh);
+  if (!(Number.isFinite(scale) && scale > 0)) throw new Error(`${op}: scale must be a positive finite number, got ${scale}`);
+  const { BQ, BK } = attnPrefillTile(Dh, rec.gpu.device.limits.maxComputeWorkgroupStorageSize);
+  const params = new Params(6).u32(T).u32(H).u32(Hkv).u32(H / Hkv).u32(pos0).f32(scale * Math.LOG2E).buffer;
+  kernel.dispatch(rec, { type, overrides: { WG, BQ, BK, DH: Dh } }, [q, kCache, vCache, out], params, [Math.ceil((T * H) / Hkv / BQ), Hkv]);
+}
+
+/** Checks a K and V cache pair against q's heads and head dim: (maxT, Hkv, Dh), q's dtype, H % Hkv == 0. */
+function expectCaches(op: string, q: Tensor, H: number, Dh: number, kCache: Tensor, vCache: Tensor): { maxT: number; Hkv: number } {
+  kCache.assertAlive(op);
+  vCache.assertAlive(op);
+  if (kCache.shape.length !== 3) throw new Error(`${op}: kCache '${kCache.label}' has shape ${fmtShape(kCache.shape)}, expected (maxT, Hkv, Dh)`);
+  const [maxT, Hkv, kDh] = kCache.shape;
+  if (kDh !== Dh) throw new Error(`${op}: kCache '${kCache.label}' ${fmtShape(kCache.shape)} has head dim ${kDh}, but q '${q.label}' ${fmtShape(q.shape)} has Dh = ${Dh}`);
+  if (H % Hkv !== 0) throw new Error(`${op}: q '${q.label}' has H = ${H} heads, not a multiple of the cache's Hkv = ${Hkv} KV heads`);
+  expectShape(op, 'kCache', kCache, [maxT, Hkv, Dh], q.dtype);
+  expectShape(op, 'vCache', vCache, [maxT, Hkv, Dh], q.dtype);
+  return { maxT, Hkv };
+}
