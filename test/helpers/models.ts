@@ -56,12 +56,17 @@ export function argmaxOf(row: ArrayLike<number>): number {
   return best;
 }
 
-/** Max over elements of |a-b| / (atol + |b|): under 1 means within a relative tolerance with an absolute floor. */
-export function maxRelErr(a: ArrayLike<number>, b: ArrayLike<number>, atol: number): number {
-  let worst = 0;
+/**
+ * max |a - b| / max |b|: the error relative to the scale of the logits.
+ * (Per-element relative error is meaningless for logits near zero.) NaN gives Infinity.
+ */
+export function relMaxErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let err = 0;
+  let scale = 0;
   for (let i = 0; i < b.length; i++) {
-    const e = Math.abs(a[i] - b[i]) / (atol + Math.abs(b[i]));
-    worst = Math.max(worst, Number.isNaN(e) ? Infinity : e);
+    const e = Math.abs(a[i] - b[i]);
+    err = Math.max(err, Number.isNaN(e) ? Infinity : e);
+    scale = Math.max(scale, Math.abs(b[i]));
   }
-  return worst;
+  return err / scale;
 }
