@@ -36,7 +36,12 @@ const transformer: FamilyEntry = {
       throw new Error(`loadModel: maxContext ${maxContext} exceeds the model's ${cfg.maxPositionEmbeddings} positions (max_position_embeddings${cfg.maxPositionEmbeddings < (raw.max_position_embeddings as number) ? ', capped by its sliding window' : ''})`);
     }
     const weights = await loadTransformerWeights(gpu, src, cfg, opts.weights, opts.onProgress);
-    return new TransformerModel(gpu, cfg, weights, { maxContext, prefillChunk: opts.prefillChunk });
+    try {
+      return new TransformerModel(gpu, cfg, weights, { maxContext, prefillChunk: opts.prefillChunk });
+    } catch (e) {
+      for (const t of weights.all) t.dispose();
+      throw e;
+    }
   },
 };
 

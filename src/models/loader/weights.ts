@@ -17,6 +17,9 @@ export interface TensorSource {
 
 export type WeightMode = 'q4' | 'f32';
 
+/** Trained weights are far below this; a larger one is a corrupt file. */
+export const MAX_WEIGHT = 1e8;
+
 /** Bytes of checkpoint tensor data read so far, of the total the model needs. */
 export interface LoadProgress { loadedBytes: number; totalBytes: number; tensor: string }
 
@@ -86,7 +89,11 @@ export class WeightUploader {
   private async read(name: string): Promise<Float32Array> {
     const data = await this.src.readF32(name);
     for (let i = 0; i < data.length; i++) {
-      if (!Number.isFinite(data[i])) throw new Error(`tensor '${name}': value ${data[i]} at index ${i} is not finite`);
+      const v = data[i];
+      if (!Number.isFinite(v)) throw new Error(`tensor '${name}': value ${v} at index ${i} is not finite`);
+      // Such a weight overflows float32 activations (and shaders may turn the
+      // overflow into zeros rather than Inf): refuse it instead of computing garbage.
+      if (Math.abs(v) > MAX_WEIGHT) throw new Error(`tensor '${name}': value ${v} at index ${i} is too large to run in float32 (|w| > ${MAX_WEIGHT})`);
     }
     this.loadedBytes += this.src.info(name).byteLength;
     this.onProgress?.({ loadedBytes: this.loadedBytes, totalBytes: this.totalBytes, tensor: name });

@@ -61,6 +61,11 @@ export function parseTransformerConfig(raw: Json, file = 'config.json'): Transfo
     if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) throw new Error(`${where(key)} must be a non-negative number, got ${JSON.stringify(raw[key])}`);
     return v;
   };
+  const positive = (key: string, fallback: number): number => {
+    const v = num(key, fallback);
+    if (!(v > 0)) throw new Error(`${where(key)} must be a positive number, got ${JSON.stringify(raw[key])}`);
+    return v;
+  };
   const bool = (key: string, fallback: boolean): boolean => {
     const v = raw[key] ?? fallback;
     if (typeof v !== 'boolean') throw new Error(`${where(key)} must be true or false, got ${JSON.stringify(raw[key])}`);
@@ -111,7 +116,7 @@ export function parseTransformerConfig(raw: Json, file = 'config.json'): Transfo
     nKvHeads,
     headDim,
     rmsNormEps: num('rms_norm_eps', 1e-6),
-    ropeTheta: num('rope_theta', 10000),
+    ropeTheta: positive('rope_theta', 10000),
     ropeScaling: parseRopeScaling(raw.rope_scaling, file),
     maxPositionEmbeddings: Math.min(int('max_position_embeddings', 2048), slidingWindow ?? Infinity),
     tieWordEmbeddings: bool('tie_word_embeddings', false),

@@ -92,8 +92,11 @@ export class TransformerModel implements LanguageModel<TransformerState> {
 
   constructor(readonly gpu: Gpu, readonly cfg: TransformerConfig, private readonly w: TransformerWeights, readonly opts: TransformerOptions) {
     const maxContext = Math.min(opts.maxContext, cfg.maxPositionEmbeddings);
-    this.ws = new Workspace(gpu, cfg, Math.min(opts.prefillChunk ?? 256, maxContext));
+    const chunk = opts.prefillChunk ?? 256;
+    if (!Number.isInteger(chunk) || chunk < 1) throw new Error(`prefillChunk must be a positive integer, got ${opts.prefillChunk}`);
     this.invFreq = cfg.ropeScaling ? llama3InvFreq(ropeInvFreq(cfg.headDim, cfg.ropeTheta), cfg.ropeScaling) : ropeInvFreq(cfg.headDim, cfg.ropeTheta);
+    // Allocated last: nothing above may throw once device memory is taken.
+    this.ws = new Workspace(gpu, cfg, Math.min(chunk, maxContext));
     this.lmHead = new Linear(w.lmHead);
     const { hiddenSize: D, nLayers: L, vocabSize: V, nHeads: H, nKvHeads: Hkv, headDim: Dh, intermediateSize: I } = cfg;
     const perLayer = D * H * Dh * 2 + D * Hkv * Dh * 2 + 3 * D * I + 2 * D;
