@@ -1,7 +1,9 @@
 import { defineConfig } from 'vite';
+import pkg from './package.json' with { type: 'json' };
 
 // Library build: ESM only. WGSL sources are inlined through `?raw` imports;
-// Node-only modules stay external so the browser bundle never pulls them in.
+// dependencies stay external (the user's bundler resolves them), and Node-only
+// modules are never pulled into a browser bundle.
 export default defineConfig({
   build: {
     target: 'es2022',
@@ -14,7 +16,7 @@ export default defineConfig({
       formats: ['es'],
     },
     rolldownOptions: {
-      external: ['webgpu', /^node:/],
+      external: [...Object.keys(pkg.dependencies), /^node:/],
     },
   },
 });
