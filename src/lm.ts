@@ -252,7 +252,9 @@ export class LM {
     const temperature = opts.temperature ?? 0;
     if (temperature === 0) argmax(rec, logits, this.tokenOut);
     else sample(rec, logits, this.tokenOut, { temperature, topK: opts.topK ?? 0, topP: opts.topP ?? 1, seed, step });
-    return (await rec.submitAndRead(this.tokenOut))[0];
+    const token = (await rec.submitAndRead(this.tokenOut))[0];
+    if (token >= this.info.vocabSize) throw new Error(`generate: no token could be chosen at step ${step}: every logit is NaN or -infinity`);
+    return token;
   }
 
   private async exclusive<T>(op: string, fn: () => Promise<T>): Promise<T> {

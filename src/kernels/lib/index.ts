@@ -1,4 +1,5 @@
 // Shared WGSL snippets, named for defineKernel({ libs }).
 import common from './common.wgsl?raw';
+import random from './random.wgsl?raw';
 
-export const lib = { common } as const;
+export const lib = { common, random } as const;
