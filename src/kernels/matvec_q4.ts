@@ -1,0 +1,72 @@
+import { defineKernel, grid } from './kernel';
+import { lib } from './lib';
+import source from './matvec_q4.wgsl?raw';
+import { Params, type Recorder } from '../runtime/recorder';
+import { fmtShape, type DType, type Tensor } from '../runtime/tensor';
+import { expectActivation } from './checks';
+
+const kernel = defineKernel({ name: 'matvec_q4', source, libs: [lib.common] });
+
+/** Tuning knobs (override constants): threads per workgroup, lanes per row (a divisor of WG). */
+export interface MatvecQ4Tuning { WG: number; TPR: number }
+
+/**
+ * Defaults per kind of adapter (the variant is in the pipeline key, so both can coexist).
+ * gpu: 8 lanes per row read 128 consecutive bytes per step, and 16 rows per
+ *   workgroup still spread a 576-row layer over 36 workgroups. Chosen by
+ *   reasoning: no GPU was at hand to time it.
+ * software (SwiftShader, 2 CPU cores): a thread per row, no barrier. Weight
+ *   bandwidth / copy bandwidth of the same bytes, G 32, best of 6 rounds:
+ *       (N×K)        TPR 1 (WG 16 / 64 / 256)   TPR 4   TPR 8 (WG 128)   TPR 32
+ *     1536×576      0.118 / 0.111 / 0.116       0.047   0.030            0.007
+ *     576×1536      0.134 / 0.124 / 0.111       0.080   0.055            0.016
+ *     49152×576     0.084 / 0.090 / 0.093       0.038   0.013            0.005
+ *   The CPU pays per instruction, not per byte: these ratios say nothing of a GPU.
+ */
+export const MATVEC_Q4_TUNING = { gpu: { WG: 128, TPR: 8 }, software: { WG: 64, TPR: 1 } } as const satisfies Record<string, MatvecQ4Tuning>;
+
+/**
+ * y = W x for one token: W q4 (N, K) (out, in), x (K) or (1, K) f32|f16, y (N)
+ * or (1, N) of x's dtype. The decode path; see matvec_q4.wgsl for the layout.
+ *
+ * G is an override constant (in the pipeline key) rather than a Params field:
+ * it is fixed per weight, the shader then divides by a constant (a shift), and
+ * at most three variants exist. `tune` is for the timing sweep and the tests.
+ */
+export function matvecQ4(rec: Recorder, w: Tensor, x: Tensor, y: Tensor, tune?: MatvecQ4Tuning): void {
+  const op = 'matvec_q4';
+  const [N, K] = expectQ4Weight(op, 'w', w);
+  const type = expectActivation(op, 'x', x);
+  expectVectorOf(op, 'x', x, K, type);
+  expectVectorOf(op, 'y', y, N, type);
+  if (y.buffer === x.buffer) throw new Error(`${op}: y '${y.label}' shares a buffer with x '${x.label}'; an input bound read and an output bound read_write cannot alias`);
+  const { WG, TPR } = tune ?? (rec.gpu.report.software ? MATVEC_Q4_TUNING.software : MATVEC_Q4_TUNING.gpu);
+  if (!(Number.isInteger(WG) && Number.isInteger(TPR) && TPR >= 1 && WG % TPR === 0)) {
+    throw new Error(`${op}: tuning WG ${WG}, TPR ${TPR} is invalid (TPR must be a positive divisor of WG)`);
+  }
+  const q4 = w.q4!;
+  const kw = K / 8;
+  const params = new Params(5).u32(N).u32(kw).u32(Math.floor(kw / 4)).u32(kw % 4).u32(Math.ceil(K / q4.groupSize)).buffer;
+  // The codes are read as vec4<u32>: round the binding up to 16 bytes, which
+  // the 256-aligned scales offset leaves room for.
+  const codesSize = Math.min(Math.ceil(q4.packedBytes / 16) * 16, q4.scalesOffset);
+  if (codesSize % 16 !== 0) throw new Error(`${op}: w '${w.label}' ${fmtShape(w.shape)} has no room to read its codes 16 bytes at a time`);
+  const bindings = [{ tensor: w, offset: 0, size: codesSize }, { tensor: w, offset: q4.scalesOffset, size: q4.scalesBytes }, x, y];
+  const rows = WG / TPR;
+  kernel.dispatch(rec, { type, overrides: { WG, TPR, G: q4.groupSize } }, bindings, params, grid(Math.ceil(N / rows), rec.gpu.device.limits.maxComputeWorkgroupsPerDimension));
+}
+
+/** (N, K) of a live q4 weight; anything else is an error naming the op and argument. */
+function expectQ4Weight(op: string, name: string, w: Tensor): [number, number] {
+  w.assertAlive(op);
+  if (w.dtype !== 'q4' || !w.q4) throw new Error(`${op}: ${name} '${w.label}' ${fmtShape(w.shape)} must be a q4 weight (gpu.uploadQ4), got ${w.dtype}`);
+  return [w.shape[0], w.shape[1]];
+}
+
+/** A vector of `len` elements of `dtype`, shaped (len) or (1, len). */
+function expectVectorOf(op: string, name: string, t: Tensor, len: number, dtype: DType): void {
+  t.assertAlive(op);
+  if (t.dtype !== dtype) throw new Error(`${op}: ${name} '${t.label}' ${fmtShape(t.shape)} must be ${dtype}, got ${t.dtype}`);
+  const ok = (t.shape.length === 1 && t.shape[0] === len) || (t.shape.length === 2 && t.shape[0] === 1 && t.shape[1] === len);
+  if (!ok) throw new Error(`${op}: ${name} '${t.label}' has shape ${fmtShape(t.shape)}, expected (${len}) or (1, ${len})`);
+}

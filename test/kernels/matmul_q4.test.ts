@@ -1,0 +1,85 @@
+import { expect, it } from 'vitest';
+import { Recorder } from '../../src/runtime/recorder';
+import { dequantizeQ4, quantizeQ4, type Q4GroupSize } from '../../src/runtime/q4';
+import { matmulQ4 } from '../../src/kernels/matmul_q4';
+import { linear } from '../../src/reference/linear';
+import { describeGpu, poisoned, useGpu } from '../helpers/gpu';
+import { randn } from '../helpers/random';
+import { expectClose } from '../helpers/compare';
+
+const maxAbs = (a: ArrayLike<number>) => Array.from(a).reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+
+/**
+ * f32 accumulation of K products (see matvec_q4.test.ts): errors stay below
+ * 1e-7 * sqrt(K) * max|x| * max|w|; 2e-6 leaves a 20x margin, far below one
+ * wrong code. Here w = m + q * d is rounded to f32 once more before the fma.
+ */
+function tolerance(K: number, x: ArrayLike<number>, w: ArrayLike<number>) {
+  return { atol: 2e-6 * Math.sqrt(K) * maxAbs(x) * maxAbs(w), rtol: 1e-5 };
+}
+
+describeGpu('matmul_q4', () => {
+  const gpu = useGpu();
+
+  // [T, N, K, G]: T = 1, N = 1, T and N not multiples of the 64 × 64 tile,
+  // K % 32 != 0 (a partial k step) and K % G != 0 (a short last group).
+  const CASES: [number, number, number, Q4GroupSize][] = [
+    [1, 1, 8, 32], [1, 70, 72, 32], [5, 33, 200, 64], [64, 64, 256, 128],
+    [65, 3, 1000, 128], [3, 130, 96, 64], [130, 67, 136, 32], [17, 1, 576, 128],
+  ];
+
+  it.each(CASES)('T %i × N %i × K %i, group %i matches the float64 reference on the dequantized weights', async (T, N, K, G) => {
+    const g = gpu();
+    const seed = T * 104729 + N * 7919 + K * 31 + G;
+    const q = quantizeQ4(randn(seed, N * K, 0.05), N, K, G);
+    const x = randn(seed + 1, T * K);
+    const wd = dequantizeQ4(q);
+    const tw = g.uploadQ4(q, 'w');
+    const tx = g.upload(x, [T, K], { label: 'x' });
+    const ty = poisoned(g, [T, N], 'y');
+    const rec = new Recorder(g);
+    matmulQ4(rec, tx, tw, ty);
+    expectClose(await rec.submitAndRead(ty), linear(x, wd, T, K, N), tolerance(K, x, wd), `matmul_q4 ${T}×${N}×${K} G${G}`);
+    [tw, tx, ty].forEach((t) => t.dispose());
+  });
+
+  it('runs with f16 activations where the adapter has shader-f16, and says so where it has not', async () => {
+    const g = gpu();
+    const [T, N, K] = [3, 19, 200];
+    const q = quantizeQ4(randn(41, N * K, 0.05), N, K, 64);
+    const tw = g.uploadQ4(q, 'w');
+    const tx = g.upload(randn(42, T * K), [T, K], { label: 'x', dtype: 'f16' });
+    const ty = poisoned(g, [T, N], 'y', 'f16');
+    const rec = new Recorder(g);
+    if (!g.report.features.shaderF16) {
+      expect(() => matmulQ4(rec, tx, tw, ty)).toThrow(/matmul_q4: f16 needs the shader-f16 feature/);
+    } else {
+      matmulQ4(rec, tx, tw, ty);
+      const xh = await g.read(tx);
+      const wd = dequantizeQ4(q);
+      // f32 accumulation, then one rounding to f16 (relative 2^-11) of y.
+      expectClose(await rec.submitAndRead(ty), linear(xh, wd, T, K, N), { atol: tolerance(K, xh, wd).atol + 1e-4, rtol: 1e-3 }, 'matmul_q4 f16');
+    }
+    [tw, tx, ty].forEach((t) => t.dispose());
+  });
+
+  it('rejects a non-q4 weight, a K mismatch, a wrong y and a disposed weight, naming them', async () => {
+    const g = gpu();
+    const [T, N, K] = [2, 6, 64];
+    const w = g.uploadQ4(quantizeQ4(randn(51, N * K), N, K, 32), 'w.q4');
+    const wf = g.upload(randn(52, N * K), [N, K], { label: 'w.f32' });
+    const x = g.upload(randn(53, T * K), [T, K], { label: 'x' });
+    const xLong = g.upload(randn(54, T * (K + 8)), [T, K + 8], { label: 'x.long' });
+    const x1 = g.upload(randn(55, K), [K], { label: 'x.1d' });
+    const y = g.empty([T, N], 'f32', 'y');
+    const yBad = g.empty([T, N + 1], 'f32', 'y.wide');
+    const rec = new Recorder(g);
+    expect(() => matmulQ4(rec, x, wf, y)).toThrow(/matmul_q4: w 'w.f32' \(6, 64\) must be a q4 weight \(gpu.uploadQ4\), got f32/);
+    expect(() => matmulQ4(rec, xLong, w, y)).toThrow(/matmul_q4: x 'x.long' has shape \(2, 72\), expected \(T, 64\) to match w 'w.q4' \(6, 64\)/);
+    expect(() => matmulQ4(rec, x1, w, y)).toThrow(/matmul_q4: x 'x.1d' has shape \(64\), expected \(T, 64\)/);
+    expect(() => matmulQ4(rec, x, w, yBad)).toThrow(/matmul_q4: y 'y.wide' has shape \(2, 7\), expected \(2, 6\)/);
+    w.dispose();
+    expect(() => matmulQ4(rec, x, w, y)).toThrow(/matmul_q4: tensor 'w.q4' \(6, 64\) was disposed/);
+    [wf, x, xLong, x1, y, yBad].forEach((t) => t.dispose());
+  });
+});
