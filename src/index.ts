@@ -1,7 +1,7 @@
 // Tessera's public API.
 
 export { loadModel, LM } from './lm';
-export type { LoadModelOptions, GenerateOptions, GenerationStats } from './lm';
+export type { LoadModelOptions, GenerateOptions, GenerationStats, StateSnapshot } from './lm';
 export type { ModelInfo, ModelState, LanguageModel } from './models/model';
 export type { LoadProgress, WeightMode } from './models/loader/weights';
 export type { SourceInput } from './models/loader/source';

@@ -38,7 +38,23 @@ export interface GenerateOptions {
   /** Generation ends before the first occurrence of any of these strings. */
   stop?: string[];
   signal?: AbortSignal;
+  /**
+   * Continue the conversation instead of starting afresh: the prompt (may be
+   * '') is appended after everything so far, including the last generated
+   * token. Sampling continues the same random stream unless `seed` is given.
+   */
+  continue?: boolean;
 }
+
+/** A copy of a conversation's state, from saveState(); dispose() frees its device memory. */
+export interface StateSnapshot {
+  readonly position: number;
+  readonly bytes: number;
+  dispose(): void;
+}
+
+/** Where a conversation stands besides the model state: the last chosen token (not yet fed) and the sampling stream. */
+interface Cursor { token: number | null; step: number; seed: number }
 
 export interface GenerationStats {
   promptTokens: number;
@@ -51,6 +67,8 @@ export interface GenerationStats {
 }
 
 let sharedGpu: Promise<Gpu> | null = null;
+/** Which model made each snapshot (a snapshot only fits its own model's state layout). */
+const snapshots = new WeakMap<object, LanguageModel>();
 
 /** Opens a checkpoint folder (path, URL, File list or name -> bytes map) and loads it onto the GPU. */
 export async function loadModel(source: SourceInput, options: LoadModelOptions = {}): Promise<LM> {
@@ -97,6 +115,7 @@ export class LM {
   private state: ModelState;
   private lastStats: GenerationStats | null = null;
   private busy = false;
+  private cursor: Cursor = { token: null, step: 0, seed: 0 };
   private readonly tokenOut: Tensor;
 
   constructor(readonly model: LanguageModel, readonly tokenizer: Tokenizer | null) {
@@ -138,7 +157,8 @@ export class LM {
 
   /**
    * Streams the text generated after `prompt` (a string, or chat messages
-   * rendered with the checkpoint's template). Starts from an empty state.
+   * rendered with the checkpoint's template). Starts from an empty state
+   * unless `continue` is set.
    */
   async *generate(prompt: string | readonly ChatMessage[], opts: GenerateOptions = {}): AsyncGenerator<string, void, undefined> {
     const tok = this.tokenizer;
@@ -150,11 +170,18 @@ export class LM {
     const stats: GenerationStats = { promptTokens: 0, generatedTokens: 0, timeToFirstTokenMs: 0, prefillTokensPerSecond: 0, decodeTokensPerSecond: 0, stopReason: null };
     this.lastStats = stats;
     try {
-      const ids = tok.encodePrompt(prompt);
-      if (ids.length === 0) throw new Error('generate: the prompt encodes to no tokens');
+      if (!opts.continue) {
+        this.state.reset();
+        this.cursor = { token: null, step: 0, seed: opts.seed ?? (Math.random() * 2 ** 32) >>> 0 };
+      } else if (opts.seed !== undefined) {
+        this.cursor.seed = opts.seed;
+      }
+      const cursor = this.cursor;
+      // A continuation appends plain text without the tokenizer's BOS; chat messages render their own specials.
+      const promptIds = opts.continue && typeof prompt === 'string' ? tok.encode(prompt, { addSpecialTokens: false }) : tok.encodePrompt(prompt);
+      const ids = cursor.token === null ? promptIds : Int32Array.of(cursor.token, ...promptIds);
+      if (ids.length === 0) throw new Error(opts.continue ? 'generate: nothing to continue from and an empty prompt' : 'generate: the prompt encodes to no tokens');
       stats.promptTokens = ids.length;
-      this.state.reset();
-      const seed = opts.seed ?? (Math.random() * 2 ** 32) >>> 0;
       const t0 = performance.now();
       // Prefill in chunks; the last one also picks the first token, in the same submit.
       let token = -1;
@@ -163,15 +190,17 @@ export class LM {
         const rec = new Recorder(this.model.gpu, 'prefill');
         const logits = this.model.prefill(rec, this.state, part);
         if (i + this.chunk >= ids.length) {
-          token = await this.pick(rec, logits, opts, seed, 0);
+          token = await this.pick(rec, logits, opts, cursor.seed, cursor.step++);
         } else {
           await rec.submit();
         }
         if (opts.signal?.aborted) {
           stats.stopReason = 'abort';
+          cursor.token = null;
           throw abortError(opts.signal, 0);
         }
       }
+      cursor.token = token;
       const t1 = performance.now();
       stats.timeToFirstTokenMs = t1 - t0;
       stats.prefillTokensPerSecond = ids.length / ((t1 - t0) / 1000);
@@ -179,7 +208,7 @@ export class LM {
       const decoder = tok.streamDecoder();
       const stops = opts.stop?.filter((s) => s.length > 0) ?? [];
       let pending = ''; // text held back while it could be the start of a stop string
-      for (let step = 0; ; step++) {
+      for (;;) {
         if (opts.signal?.aborted) {
           stats.stopReason = 'abort';
           throw abortError(opts.signal, stats.generatedTokens);
@@ -211,7 +240,8 @@ export class LM {
         }
         const rec = new Recorder(this.model.gpu, 'decode');
         const logits = this.model.decode(rec, this.state, token);
-        token = await this.pick(rec, logits, opts, seed, step + 1);
+        token = await this.pick(rec, logits, opts, cursor.seed, cursor.step++);
+        cursor.token = token;
       }
       const tail = pending + (stats.stopReason === 'stop' ? '' : decoder.flush());
       if (tail) yield tail;
@@ -235,6 +265,36 @@ export class LM {
   /** Forgets the conversation: the state goes back to position 0. */
   reset(): void {
     this.state.reset();
+    this.cursor = { token: null, step: 0, seed: 0 };
+  }
+
+  /**
+   * Copies the conversation so far (the model state on the device, the last
+   * token, the sampling stream) so it can be resumed or forked later without
+   * re-running the prompt.
+   */
+  async saveState(): Promise<StateSnapshot> {
+    return this.exclusive('saveState', async () => {
+      const state = this.model.createState({ maxTokens: this.state.position > 0 ? Math.max(1, this.state.position) : 1 });
+      const rec = new Recorder(this.model.gpu, 'saveState');
+      this.model.copyState(rec, this.state, state);
+      await rec.submit();
+      const snap = { state, cursor: { ...this.cursor }, position: state.position, bytes: state.bytes, dispose: () => state.dispose() };
+      snapshots.set(snap, this.model);
+      return snap;
+    });
+  }
+
+  /** Puts a saved conversation back; generate({ continue: true }) then goes on from it. */
+  async restoreState(snapshot: StateSnapshot): Promise<void> {
+    const snap = snapshot as StateSnapshot & { state: ModelState; cursor: Cursor };
+    if (snapshots.get(snap) !== this.model) throw new Error('restoreState: the snapshot was not made by this model');
+    return this.exclusive('restoreState', async () => {
+      const rec = new Recorder(this.model.gpu, 'restoreState');
+      this.model.copyState(rec, snap.state, this.state);
+      await rec.submit();
+      this.cursor = { ...snap.cursor };
+    });
   }
 
   dispose(): void {

@@ -47,6 +47,8 @@ export interface LanguageModel<S extends ModelState = ModelState> {
   prefill(rec: import('../runtime/recorder').Recorder, state: S, tokens: Int32Array, opts?: { logits: 'last' | 'all' }): Tensor;
   /** One token through the recurrent/step form; returns (1, vocab) logits in the workspace. */
   decode(rec: import('../runtime/recorder').Recorder, state: S, token: number): Tensor;
+  /** Records a copy of `from` into `to` (made by this model's createState, with room): snapshots and forks. */
+  copyState(rec: import('../runtime/recorder').Recorder, from: S, to: S): void;
   /** Frees weights and workspace. States are disposed by their owners. */
   dispose(): void;
 }

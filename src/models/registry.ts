@@ -7,6 +7,9 @@ import type { LoadProgress, TensorSource, WeightMode } from './loader/weights';
 import { parseTransformerConfig } from './transformer/config';
 import { loadTransformerWeights } from './transformer/weights';
 import { TransformerModel } from './transformer/model';
+import { isStateSpacesMamba, parseMambaConfig } from './mamba/config';
+import { loadMambaWeights } from './mamba/weights';
+import { MambaModel } from './mamba/model';
 
 export interface LoadOptions {
   weights: WeightMode;
@@ -45,13 +48,33 @@ const transformer: FamilyEntry = {
   },
 };
 
+const mamba: FamilyEntry = {
+  parse(raw) {
+    const cfg = parseMambaConfig(raw);
+    return { eosTokenIds: cfg.eosTokenIds, largestMatrix: [cfg.vocabSize, cfg.hiddenSize] };
+  },
+  async load(gpu, raw, src, opts) {
+    const cfg = parseMambaConfig(raw);
+    // maxContext does not apply: the state is the same size at any length.
+    const weights = await loadMambaWeights(gpu, src, cfg, opts.weights, opts.onProgress);
+    try {
+      return new MambaModel(gpu, cfg, weights, { prefillChunk: opts.prefillChunk });
+    } catch (e) {
+      for (const t of weights.all) t.dispose();
+      throw e;
+    }
+  },
+};
+
 const FAMILIES: Record<string, FamilyEntry> = {
   llama: transformer,
   qwen2: transformer,
   mistral: transformer,
+  mamba,
 };
 
 export function familyFor(raw: Record<string, unknown>, file = 'config.json'): FamilyEntry {
+  if (isStateSpacesMamba(raw)) return mamba;
   const type = raw.model_type;
   const entry = typeof type === 'string' ? FAMILIES[type] : undefined;
   if (!entry) {

@@ -167,7 +167,7 @@ describeGpu('loading a transformer checkpoint', () => {
     ['an unused tensor', () => tensors((t) => { t['model.layers.0.extra.weight'] = { dtype: 'F32', shape: [4], data: new Float32Array(4) }; }), /tensors this model does not use: model\.layers\.0\.extra\.weight/],
     ['a non-finite weight', () => tensors((t) => { t['model.norm.weight'] = { dtype: 'F32', shape: [64], data: new Float32Array(64).fill(NaN) }; }), /model\.norm\.weight.*not finite/],
     ['unsupported dtype', () => tensors((t) => { t['model.norm.weight'] = { dtype: 'I32', shape: [64], bytes: new Uint8Array(256) }; }), /unsupported dtype I32 for tensor "model\.norm\.weight"/],
-    ['unknown model_type', () => config((c) => { c.model_type = 'gpt_bigcode'; }), /model_type "gpt_bigcode" is not supported \(supported: llama, qwen2, mistral\)/],
+    ['unknown model_type', () => config((c) => { c.model_type = 'gpt_bigcode'; }), /model_type "gpt_bigcode" is not supported \(supported: llama, qwen2, mistral, mamba\)/],
     ['unsupported rope scaling', () => config((c) => { c.rope_scaling = { rope_type: 'yarn', factor: 4 }; }), /rope_scaling type 'yarn' is not supported/],
     ['heads not dividing', () => config((c) => { c.num_key_value_heads = 3; }), /num_attention_heads 4 is not a multiple of num_key_value_heads 3/],
     ['missing config.json', () => withFile('config.json', null), /config\.json is missing/],
@@ -183,5 +183,34 @@ describeGpu('loading a transformer checkpoint', () => {
     const before = g.ledger.report().bytes;
     await expect(loadModel(tensors((t) => { t['model.norm.weight'] = { dtype: 'F32', shape: [64], data: new Float32Array(64).fill(Infinity) }; }) as Record<string, Uint8Array>, { weights: 'q4', device: g })).rejects.toThrow(/not finite/);
     expect(g.ledger.report().bytes).toEqual(before);
+  });
+});
+
+describeGpu('conversation state (transformer)', () => {
+  const gpu = useGpu();
+
+  it('saveState / restoreState then continuing gives the same tokens as never having stopped', async () => {
+    const ck = tinyTransformer({ seed: 9 });
+    const lm = await loadModel(ck.files, { weights: 'q4', device: gpu(), maxContext: 128 });
+    try {
+      const opts = { temperature: 0.7, topK: 30, seed: 12 };
+      const all: string[] = [];
+      for await (const p of lm.generate('the cat', { ...opts, maxNewTokens: 20 })) all.push(p);
+
+      const first: string[] = [];
+      for await (const p of lm.generate('the cat', { ...opts, maxNewTokens: 8 })) first.push(p);
+      const snap = await lm.saveState();
+      expect(snap.position).toBeGreaterThan(0);
+      for await (const _ of lm.generate('something else entirely', { maxNewTokens: 5 })) void _; // the live state moves on
+      await lm.restoreState(snap);
+      const rest: string[] = [];
+      for await (const p of lm.generate('', { continue: true, maxNewTokens: 12 })) rest.push(p);
+      expect(lm.stats()!.generatedTokens).toBe(12);
+      expect(first.join('') + rest.join('')).toBe(all.join(''));
+      snap.dispose();
+      await expect(lm.restoreState(snap)).rejects.toThrow(/was disposed/);
+    } finally {
+      lm.dispose();
+    }
   });
 });

@@ -73,6 +73,43 @@ export class WeightUploader {
     return t;
   }
 
+  /**
+   * Consecutive row ranges of one (rows, cols) matrix as separate weights,
+   * read once: a fused projection (in_proj, x_proj) split into its parts.
+   */
+  async rowSplit(name: string, parts: readonly { label: string; rows: number }[]): Promise<Tensor[]> {
+    const [rows, cols] = this.src.info(name).shape;
+    if (parts.reduce((s, p) => s + p.rows, 0) !== rows) throw new Error(`tensor '${name}': ${rows} rows do not split into ${parts.map((p) => p.rows).join(' + ')}`);
+    const data = await this.read(name);
+    let r0 = 0;
+    return parts.map(({ label, rows: n }) => {
+      const slice = data.subarray(r0 * cols, (r0 + n) * cols);
+      r0 += n;
+      const t = this.mode === 'q4' ? this.gpu.uploadQ4(quantizeQ4(slice, n, cols, this.groupSize), label) : this.gpu.upload(slice, [n, cols], { label, category: 'weights' });
+      this.tensors.push(t);
+      return t;
+    });
+  }
+
+  /** Consecutive ranges of one f32 vector as separate tensors (the bias of a split projection). */
+  async f32Split(name: string, parts: readonly { label: string; length: number }[]): Promise<Tensor[]> {
+    const data = await this.read(name);
+    let i0 = 0;
+    return parts.map(({ label, length }) => {
+      const t = this.gpu.upload(data.slice(i0, (i0 += length)), [length], { label, category: 'weights' });
+      this.tensors.push(t);
+      return t;
+    });
+  }
+
+  /** A tensor kept in f32, reshaped to `shape` and optionally transformed (e.g. A = -exp(A_log)). */
+  async f32As(name: string, label: string, shape: readonly number[], map?: (v: number) => number): Promise<Tensor> {
+    const data = await this.read(name);
+    const t = this.gpu.upload(map ? data.map(map) : data, shape, { label, category: 'weights' });
+    this.tensors.push(t);
+    return t;
+  }
+
   /** A vector or small tensor kept in f32 (norm weights, biases). */
   async f32(name: string, label: string): Promise<Tensor> {
     const data = await this.read(name);

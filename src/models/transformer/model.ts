@@ -211,6 +211,22 @@ export class TransformerModel implements LanguageModel<TransformerState> {
     return ws.logits;
   }
 
+  /** Copies the KV cache rows in use and the position (a snapshot or a fork of a conversation). */
+  copyState(rec: Recorder, from: TransformerState, to: TransformerState): void {
+    this.assertLive('copyState');
+    const n = from.position;
+    if (n > to.capacity) throw new Error(`copyState: ${n} cached tokens do not fit a state of capacity ${to.capacity}`);
+    if (n > 0) {
+      const shape = [n, this.cfg.nKvHeads, this.cfg.headDim];
+      for (let l = 0; l < this.cfg.nLayers; l++) {
+        rec.copy(from.k[l].view(shape), to.k[l].view(shape));
+        rec.copy(from.v[l].view(shape), to.v[l].view(shape));
+      }
+    }
+    to.reset();
+    to.advance(n);
+  }
+
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;

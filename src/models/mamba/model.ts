@@ -1,0 +1,198 @@
+// Mamba-1 (Gu & Dao 2023) on the GPU, as Hugging Face MambaForCausalLM
+// computes it (modeling_mamba.py, MambaMixer.slow_forward): config, weights
+// (weights.ts), state (state.ts: conv inputs and h per layer) and forward.
+//
+// Glossary (the paper's names): T tokens, D hidden, Di = expand*D inner
+// channels, N state size, Kc conv kernel, R dt rank; u the SSM input, z the
+// gate, Δ (delta) the step size, A, B, C, D the SSM parameters, h the state.
+//
+// Per layer:  x' = x + out_proj(y),  with n = RMSNorm(x) and
+//   u = silu(conv1d(in_proj_x(n)))                    causal depthwise, left context = conv state
+//   Δ = softplus(dt_proj(x_proj_dt(u)) + bias), B = x_proj_B(u), C = x_proj_C(u)
+//   h_t = exp(Δ_t A) ⊙ h_{t-1} + Δ_t B_t u_t,  y_t = (C_t · h_t + D u_t) * silu(z_t),  z = in_proj_z(n)
+// then logits = lm_head(RMSNorm_f(x)).
+
+import type { Gpu } from '../../runtime/gpu';
+import type { Recorder } from '../../runtime/recorder';
+import type { Tensor } from '../../runtime/tensor';
+import { embed } from '../../kernels/embed';
+import { embedQ4 } from '../../kernels/embed_q4';
+import { rmsnorm } from '../../kernels/rmsnorm';
+import { addInplace } from '../../kernels/add_inplace';
+import { conv1dCausal } from '../../kernels/conv1d_causal';
+import { selectiveScan } from '../../kernels/selective_scan';
+import { matmul } from '../../kernels/matmul';
+import { matmulQ4 } from '../../kernels/matmul_q4';
+import { Linear } from '../blocks/linear';
+import type { LanguageModel, ModelInfo } from '../model';
+import type { MambaConfig } from './config';
+import { MambaState } from './state';
+import type { MambaWeights } from './weights';
+
+/** Scratch activations for up to C tokens, allocated once with the model. */
+class Workspace {
+  readonly x: Tensor;      // (C, D) residual stream
+  readonly n: Tensor;      // (C, D) normed input / mixer output
+  readonly ux: Tensor;     // (C, Di) in_proj x half
+  readonly z: Tensor;      // (C, Di) in_proj z half
+  readonly u: Tensor;      // (C, Di) conv output
+  readonly dt: Tensor;     // (C, R)
+  readonly B: Tensor;      // (C, N)
+  readonly C: Tensor;      // (C, N)
+  readonly delta: Tensor;  // (C, Di) dt_proj output, before softplus
+  readonly y: Tensor;      // (C, Di)
+  readonly ids: Tensor;    // (C) i32
+  readonly last: Tensor;   // (1, D)
+  readonly logits: Tensor; // (1, V)
+  logitsAll: Tensor | null = null;
+
+  constructor(private readonly gpu: Gpu, cfg: MambaConfig, readonly chunk: number) {
+    const { hiddenSize: D, intermediateSize: Di, stateSize: N, timeStepRank: R, vocabSize: V } = cfg;
+    const t = gpu.activationType;
+    const e = (shape: number[], label: string) => gpu.empty(shape, t, `mamba.ws.${label}`, 'activations');
+    this.x = e([chunk, D], 'x');
+    this.n = e([chunk, D], 'n');
+    this.ux = e([chunk, Di], 'ux');
+    this.z = e([chunk, Di], 'z');
+    this.u = e([chunk, Di], 'u');
+    this.dt = e([chunk, R], 'dt');
+    this.B = e([chunk, N], 'B');
+    this.C = e([chunk, N], 'C');
+    this.delta = e([chunk, Di], 'delta');
+    this.y = e([chunk, Di], 'y');
+    this.ids = gpu.empty([chunk], 'i32', 'mamba.ws.ids', 'activations');
+    this.last = e([1, D], 'last');
+    this.logits = gpu.empty([1, V], 'f32', 'mamba.ws.logits', 'activations');
+  }
+
+  allLogits(V: number): Tensor {
+    this.logitsAll ??= this.gpu.empty([this.chunk, V], 'f32', 'mamba.ws.logits_all', 'activations');
+    return this.logitsAll;
+  }
+
+  dispose(): void {
+    for (const t of [this.x, this.n, this.ux, this.z, this.u, this.dt, this.B, this.C, this.delta, this.y, this.ids, this.last, this.logits, this.logitsAll]) t?.dispose();
+  }
+}
+
+export class MambaModel implements LanguageModel<MambaState> {
+  readonly info: ModelInfo;
+  private readonly ws: Workspace;
+  private readonly lmHead: Linear;
+  private disposed = false;
+
+  constructor(readonly gpu: Gpu, readonly cfg: MambaConfig, private readonly w: MambaWeights, opts: { prefillChunk?: number } = {}) {
+    const chunk = opts.prefillChunk ?? 256;
+    if (!Number.isInteger(chunk) || chunk < 1) throw new Error(`prefillChunk must be a positive integer, got ${opts.prefillChunk}`);
+    const { hiddenSize: D, intermediateSize: Di, stateSize: N, timeStepRank: R, convKernel: Kc, vocabSize: V, nLayers: L } = cfg;
+    const perLayer = D + 2 * Di * D + Di * Kc + (cfg.useConvBias ? Di : 0) + (R + 2 * N) * Di + Di * R + Di + Di * N + Di + D * Di + (cfg.useBias ? 2 * Di + D : 0);
+    const total = V * D * (cfg.tieWordEmbeddings ? 1 : 2) + L * perLayer + D;
+    this.lmHead = new Linear(w.lmHead);
+    this.info = {
+      family: 'mamba',
+      ffn: 'dense',
+      modelType: 'mamba',
+      vocabSize: V,
+      nLayers: L,
+      dModel: D,
+      maxContext: null,
+      params: { total, activePerToken: total },
+      weightBytes: w.all.reduce((s, t) => s + t.byteLength, 0),
+      weights: w.embed.dtype === 'q4' ? 'q4' : 'f32',
+    };
+    this.ws = new Workspace(gpu, cfg, chunk);
+  }
+
+  get prefillChunk(): number {
+    return this.ws.chunk;
+  }
+
+  /** A zeroed state; maxTokens does not apply (the state does not grow). */
+  createState(): MambaState {
+    this.assertLive('createState');
+    return new MambaState(this.gpu, this.cfg);
+  }
+
+  decode(rec: Recorder, state: MambaState, token: number): Tensor {
+    return this.prefill(rec, state, Int32Array.of(token));
+  }
+
+  /**
+   * Records the forward pass of `tokens` (at most prefillChunk) from the
+   * state, updating it in place. Token ids are written with
+   * queue.writeBuffer, so a recorder holds one prefill or decode step.
+   */
+  prefill(rec: Recorder, state: MambaState, tokens: Int32Array, opts: { logits: 'last' | 'all' } = { logits: 'last' }): Tensor {
+    this.assertLive('prefill');
+    const T = tokens.length;
+    const { hiddenSize: D, intermediateSize: Di, stateSize: N, timeStepRank: R, vocabSize: V } = this.cfg;
+    if (T === 0) throw new Error('prefill: no tokens');
+    if (T > this.ws.chunk) throw new Error(`prefill: ${T} tokens exceed the ${this.ws.chunk} one call takes; split the prompt`);
+    for (let i = 0; i < T; i++) {
+      if (!(tokens[i] >= 0 && tokens[i] < V)) throw new Error(`prefill: token id ${tokens[i]} at position ${i} is outside the vocabulary (0..${V - 1})`);
+    }
+    const ws = this.ws;
+    this.gpu.write(ws.ids.view([T]), tokens);
+    const x = ws.x.view([T, D]);
+    const n = ws.n.view([T, D]);
+    const ux = ws.ux.view([T, Di]);
+    const z = ws.z.view([T, Di]);
+    const u = ws.u.view([T, Di]);
+    const dt = ws.dt.view([T, R]);
+    const B = ws.B.view([T, N]);
+    const C = ws.C.view([T, N]);
+    const delta = ws.delta.view([T, Di]);
+    const y = ws.y.view([T, Di]);
+
+    if (this.w.embed.dtype === 'q4') embedQ4(rec, this.w.embed, ws.ids.view([T]), x);
+    else embed(rec, this.w.embed, ws.ids.view([T]), x);
+
+    for (let l = 0; l < this.cfg.nLayers; l++) {
+      const lw = this.w.layers[l];
+      rmsnorm(rec, x, lw.norm, n, this.cfg.eps);
+      lw.inX.forward(rec, n, ux);
+      lw.inZ.forward(rec, n, z);
+      conv1dCausal(rec, ux, lw.convW, lw.convB, state.conv[l], u);
+      lw.xDt.forward(rec, u, dt);
+      lw.xB.forward(rec, u, B);
+      lw.xC.forward(rec, u, C);
+      lw.dtProj.forward(rec, dt, delta);
+      selectiveScan(rec, { u, delta, A: lw.A, B, C, D: lw.D, z, state: state.ssm[l], y });
+      lw.out.forward(rec, y, n);
+      addInplace(rec, x, n);
+    }
+    state.advance(T);
+
+    if (opts.logits === 'all') {
+      const logits = ws.allLogits(V).view([T, V]);
+      rmsnorm(rec, x, this.w.normF, n, this.cfg.eps);
+      if (this.w.lmHead.dtype === 'q4') matmulQ4(rec, n, this.w.lmHead, logits);
+      else matmul(rec, n, this.w.lmHead, logits);
+      return logits;
+    }
+    rec.copy(x.view([1, D], (T - 1) * D), ws.last);
+    rmsnorm(rec, ws.last, this.w.normF, ws.n.view([1, D]), this.cfg.eps);
+    this.lmHead.forward(rec, ws.n.view([1, D]), ws.logits);
+    return ws.logits;
+  }
+
+  copyState(rec: Recorder, from: MambaState, to: MambaState): void {
+    this.assertLive('copyState');
+    for (let l = 0; l < this.cfg.nLayers; l++) {
+      rec.copy(from.conv[l], to.conv[l]);
+      rec.copy(from.ssm[l], to.ssm[l]);
+    }
+    to.setPosition(from.position);
+  }
+
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    this.ws.dispose();
+    for (const t of this.w.all) t.dispose();
+  }
+
+  private assertLive(op: string): void {
+    if (this.disposed) throw new Error(`${op}: the model was disposed`);
+  }
+}

@@ -1,0 +1,48 @@
+// Mamba's per-sequence state: per layer the last Kc-1 conv inputs and the SSM
+// state h, allocated once, the same size at any context length.
+
+import type { Gpu } from '../../runtime/gpu';
+import type { Tensor } from '../../runtime/tensor';
+import type { ModelState } from '../model';
+import type { MambaConfig } from './config';
+
+export class MambaState implements ModelState {
+  private pos = 0;
+  /** Per layer (Di, Kc-1): the last conv inputs, oldest first. */
+  readonly conv: Tensor[];
+  /** Per layer (Di, N): the SSM state h. */
+  readonly ssm: Tensor[];
+
+  constructor(private readonly gpu: Gpu, cfg: MambaConfig) {
+    const { intermediateSize: Di, convKernel: Kc, stateSize: N, nLayers: L } = cfg;
+    this.conv = Array.from({ length: L }, (_, l) => gpu.empty([Di, Math.max(1, Kc - 1)], 'f32', `mamba.state.L${l}.conv`, 'cache'));
+    this.ssm = Array.from({ length: L }, (_, l) => gpu.empty([Di, N], 'f32', `mamba.state.L${l}.ssm`, 'cache'));
+  }
+
+  get position(): number {
+    return this.pos;
+  }
+
+  get bytes(): number {
+    return [...this.conv, ...this.ssm].reduce((s, t) => s + t.byteLength, 0);
+  }
+
+  advance(n: number): void {
+    this.pos += n;
+  }
+
+  /** Sets the position after a state copy. */
+  setPosition(n: number): void {
+    this.pos = n;
+  }
+
+  /** Back to an empty sequence: zero conv inputs and h. */
+  reset(): void {
+    this.pos = 0;
+    for (const t of [...this.conv, ...this.ssm]) this.gpu.write(t, new Float32Array(t.numel));
+  }
+
+  dispose(): void {
+    for (const t of [...this.conv, ...this.ssm]) t.dispose();
+  }
+}
