@@ -4,11 +4,13 @@
 import { Gpu } from '../src/runtime/gpu';
 import { kernelsSuite } from './suites/kernels';
 import { transformerSuite } from './suites/transformer';
+import { mambaSuite } from './suites/mamba';
 import type { BenchOptions } from './harness';
 
 const suites: Record<string, (gpu: Gpu, opts: BenchOptions) => Promise<void>> = {
   kernels: kernelsSuite,
   transformer: transformerSuite,
+  mamba: mambaSuite,
 };
 
 function parseArgs(argv: string[]): { suite: string; quick: boolean } {

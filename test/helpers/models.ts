@@ -7,15 +7,19 @@ import { argmax } from '../../src/kernels/argmax';
 import type { LanguageModel, ModelState } from '../../src/models/model';
 
 /**
- * The weights as the GPU holds them: every matrix through 4-bit
+ * The weights as the GPU holds them: the matrices the loader quantizes
+ * (every 2-D tensor unless `quantized` says otherwise) through 4-bit
  * quantize -> dequantize (group 32) for 'q4', unchanged for 'f32'.
  */
-export function asLoaded(weights: Map<string, Float32Array>, shapes: Map<string, number[]>, mode: 'q4' | 'f32'): (name: string) => ArrayLike<number> {
+export function asLoaded(
+  weights: Map<string, Float32Array>, shapes: Map<string, number[]>, mode: 'q4' | 'f32',
+  quantized: (name: string, shape: number[]) => boolean = (_n, shape) => shape.length === 2,
+): (name: string) => ArrayLike<number> {
   if (mode === 'f32') return (name) => weights.get(name)!;
   const out = new Map<string, ArrayLike<number>>();
   for (const [name, w] of weights) {
     const shape = shapes.get(name)!;
-    out.set(name, shape.length === 2 ? dequantizeQ4(quantizeQ4(w, shape[0], shape[1], 32)) : w);
+    out.set(name, quantized(name, shape) ? dequantizeQ4(quantizeQ4(w, shape[0], shape[1], 32)) : w);
   }
   return (name) => {
     const w = out.get(name);
@@ -70,3 +74,6 @@ export function relMaxErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
   }
   return err / scale;
 }
+
+/** The Mamba tensors the loader makes 4-bit: in_proj, x_proj, out_proj, embedding, LM head (dt_proj stays f32). */
+export const mambaQuantized = (name: string, shape: number[]) => shape.length === 2 && !name.endsWith('dt_proj.weight') && !name.endsWith('A_log');

@@ -8,7 +8,7 @@ import { describeGpu, useGpu } from '../helpers/gpu';
 import { tinyMamba } from '../helpers/checkpoints';
 import { writeSafetensors, type FixtureTensor } from '../helpers/fixtures';
 import { randint } from '../helpers/random';
-import { asLoaded, greedyGpu, argmaxOf, relMaxErr } from '../helpers/models';
+import { asLoaded, greedyGpu, argmaxOf, relMaxErr, mambaQuantized } from '../helpers/models';
 
 // Logits as max |gpu - ref| / max |ref|: the f32 scan and projections measure
 // around 1e-6 here; 1e-4 is the bound the issue states.
@@ -30,7 +30,7 @@ describeGpu('Mamba against the float64 reference', () => {
       expect(lm.info).toMatchObject({ family: 'mamba', ffn: 'dense', maxContext: null, weights: mode });
       const ids = Array.from(randint(6, 29, ck.config.vocabSize));
       const got = await lm.logits(ids);
-      const want = refMambaForward(ck.config, asLoaded(ck.weights, mambaTensorShapes(ck.config), mode), ids);
+      const want = refMambaForward(ck.config, asLoaded(ck.weights, mambaTensorShapes(ck.config), mode, mambaQuantized), ids);
       expect(relMaxErr(got, want)).toBeLessThan(REL);
     } finally {
       lm.dispose();
@@ -47,7 +47,7 @@ describeGpu('Mamba against the float64 reference', () => {
       for (const n of [1, chunk - 1, chunk, chunk + 1, 3 * chunk + 5]) {
         const ids = randint(300 + n, n + 1, V);
         const run = async (tokens: Int32Array, state = model.createState()) => {
-          let out = new Float32Array(0);
+          let out: Float32Array = new Float32Array(0);
           for (let i = 0; i < tokens.length; i += chunk) {
             const rec = new Recorder(gpu());
             out = (await rec.submitAndRead(model.prefill(rec, state, tokens.subarray(i, i + chunk)))) as Float32Array;
@@ -78,7 +78,7 @@ describeGpu('Mamba against the float64 reference', () => {
       const state = lm.model.createState();
       const got = await greedyGpu(lm.model, state, prompt, 32);
       state.dispose();
-      const w = asLoaded(ck.weights, mambaTensorShapes(ck.config), 'q4');
+      const w = asLoaded(ck.weights, mambaTensorShapes(ck.config), 'q4', mambaQuantized);
       const ref = createRefMambaState(ck.config);
       const V = ck.config.vocabSize;
       let logits = refMambaForward(ck.config, w, prompt, ref);

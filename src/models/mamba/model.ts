@@ -20,7 +20,7 @@ import { embedQ4 } from '../../kernels/embed_q4';
 import { rmsnorm } from '../../kernels/rmsnorm';
 import { addInplace } from '../../kernels/add_inplace';
 import { conv1dCausal } from '../../kernels/conv1d_causal';
-import { selectiveScan } from '../../kernels/selective_scan';
+import { selectiveScan, selectiveScanScratchShape } from '../../kernels/selective_scan';
 import { matmul } from '../../kernels/matmul';
 import { matmulQ4 } from '../../kernels/matmul_q4';
 import { Linear } from '../blocks/linear';
@@ -41,6 +41,7 @@ class Workspace {
   readonly C: Tensor;      // (C, N)
   readonly delta: Tensor;  // (C, Di) dt_proj output, before softplus
   readonly y: Tensor;      // (C, Di)
+  readonly scan: Tensor;   // chunk start states of the parallel scan (selectiveScanScratchShape)
   readonly ids: Tensor;    // (C) i32
   readonly last: Tensor;   // (1, D)
   readonly logits: Tensor; // (1, V)
@@ -60,6 +61,7 @@ class Workspace {
     this.C = e([chunk, N], 'C');
     this.delta = e([chunk, Di], 'delta');
     this.y = e([chunk, Di], 'y');
+    this.scan = gpu.empty(selectiveScanScratchShape(chunk, Di, N), 'f32', 'mamba.ws.scan', 'scratch');
     this.ids = gpu.empty([chunk], 'i32', 'mamba.ws.ids', 'activations');
     this.last = e([1, D], 'last');
     this.logits = gpu.empty([1, V], 'f32', 'mamba.ws.logits', 'activations');
@@ -71,7 +73,7 @@ class Workspace {
   }
 
   dispose(): void {
-    for (const t of [this.x, this.n, this.ux, this.z, this.u, this.dt, this.B, this.C, this.delta, this.y, this.ids, this.last, this.logits, this.logitsAll]) t?.dispose();
+    for (const t of [this.x, this.n, this.ux, this.z, this.u, this.dt, this.B, this.C, this.delta, this.y, this.scan, this.ids, this.last, this.logits, this.logitsAll]) t?.dispose();
   }
 }
 
@@ -157,7 +159,7 @@ export class MambaModel implements LanguageModel<MambaState> {
       lw.xB.forward(rec, u, B);
       lw.xC.forward(rec, u, C);
       lw.dtProj.forward(rec, dt, delta);
-      selectiveScan(rec, { u, delta, A: lw.A, B, C, D: lw.D, z, state: state.ssm[l], y });
+      selectiveScan(rec, { u, delta, A: lw.A, B, C, D: lw.D, z, state: state.ssm[l], y, scratch: ws.scan });
       lw.out.forward(rec, y, n);
       addInplace(rec, x, n);
     }
