@@ -164,6 +164,7 @@ describeGpu('Mamba against the float64 reference', () => {
     ['a mis-shaped mixer tensor', () => tensors((t) => { t['backbone.layers.0.mixer.D'] = { dtype: 'F32', shape: [Di + 1], data: new Float32Array(Di + 1) }; }), /wrong shapes: backbone\.layers\.0\.mixer\.D is \(129\), expected \(128\)/],
     ['state_size not matching A_log', () => config((c) => { c.state_size = 8; }), /backbone\.layers\.0\.mixer\.A_log has 16 state columns but config\.json state_size is 8/],
     ['a Mamba-2 state-spaces config', () => ({ ...ck.files, 'config.json': enc.encode(JSON.stringify({ d_model: 64, n_layer: 2, vocab_size: 275, ssm_cfg: { layer: 'Mamba2' } })) }), /ssm_cfg\.layer 'Mamba2' is not supported/],
+    ['only a pytorch_model.bin (original state-spaces release)', () => { const f: Record<string, Uint8Array> = { ...ck.files, 'pytorch_model.bin': new Uint8Array(16) }; delete f['model.safetensors']; return f; }, /holds pytorch_model\.bin .* convert it to model\.safetensors/],
     ['intermediate_size not expand × hidden', () => config((c) => { c.intermediate_size = 100; }), /intermediate_size 100 is not expand 2 × hidden_size 64/],
   ] as const)('%s is a clear Error naming it', async (_n, files, message) => {
     await expect(loadModel(files() as Record<string, Uint8Array>, { device: gpu() })).rejects.toThrow(message);

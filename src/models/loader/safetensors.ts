@@ -282,6 +282,12 @@ export async function openCheckpoint(input: SourceInput): Promise<Checkpoint> {
     shards = [await openSafetensors(source, SINGLE_FILE)];
   } else if (await source.has(SHARD_INDEX)) {
     shards = await openShards(source);
+  } else if ((await source.has('pytorch_model.bin')) || (await source.has('pytorch_model.bin.index.json'))) {
+    // Pickled PyTorch weights can run arbitrary code when loaded; we read safetensors only.
+    throw new Error(
+      `${source.describe} holds pytorch_model.bin (PyTorch pickle), which Tessera does not read: convert it to ${SINGLE_FILE} ` +
+        `(in Python: model.save_pretrained(dir, safe_serialization=True), or safetensors.torch.save_file on the state dict)`,
+    );
   } else {
     const files = await source.list();
     const found = files ? ` (it holds: ${files.length ? files.join(', ') : 'nothing'})` : '';
