@@ -7,23 +7,29 @@ import { expectActivation } from './checks';
 
 const kernel = defineKernel({ name: 'matvec_q4', source, libs: [lib.common] });
 
-/** Tuning knobs (override constants): threads per workgroup, lanes per row (a divisor of WG). */
+/** Tuning knobs (override constants): threads per workgroup, lanes per team of 4 rows (a divisor of WG). */
 export interface MatvecQ4Tuning { WG: number; TPR: number }
+
+/** Rows one thread (TPR = 1) or one team of TPR lanes computes: fixed by the shader's vec4 accumulators. */
+const ROWS_PER_TEAM = 4;
 
 /**
  * Defaults per kind of adapter (the variant is in the pipeline key, so both can coexist).
- * gpu: 8 lanes per row read 128 consecutive bytes per step, and 16 rows per
- *   workgroup still spread a 576-row layer over 36 workgroups. Chosen by
- *   reasoning: no GPU was at hand to time it.
- * software (SwiftShader, 2 CPU cores): a thread per row, no barrier. Weight
- *   bandwidth / copy bandwidth of the same bytes, G 32, best of 6 rounds:
- *       (N×K)        TPR 1 (WG 16 / 64 / 256)   TPR 4   TPR 8 (WG 128)   TPR 32
- *     1536×576      0.118 / 0.111 / 0.116       0.047   0.030            0.007
- *     576×1536      0.134 / 0.124 / 0.111       0.080   0.055            0.016
- *     49152×576     0.084 / 0.090 / 0.093       0.038   0.013            0.005
- *   The CPU pays per instruction, not per byte: these ratios say nothing of a GPU.
+ * gpu: 8 lanes per team read 128 consecutive bytes of each of its 4 rows per
+ *   step; 32 rows per workgroup spread a 1536-row layer over 48 workgroups.
+ *   Chosen by reasoning: no GPU was at hand to time it.
+ * software (SwiftShader, 2 CPU cores): a thread per 4 rows, no barrier.
+ *   Weight bandwidth / copy bandwidth of the same bytes, G 32, best of 3-4
+ *   rounds (the two cores are shared, so figures move by ~10%):
+ *       (N×K)       thread per row, shift per code   4 rows per thread, masks (WG 16 / 64 / 256)
+ *     1536×576      0.126                            0.375 / 0.381 / 0.337
+ *     576×1536      0.142                            0.362 (WG 64)
+ *     8192×576      0.103                            0.328 / 0.321 / 0.318
+ *   8 rows per thread was no faster (0.28-0.36). Any TPR > 1 is 2-10x slower
+ *   on SwiftShader (the barrier). The CPU pays per instruction and per
+ *   gathered 4-byte load, not per byte: these ratios say nothing of a GPU.
  */
-export const MATVEC_Q4_TUNING = { gpu: { WG: 128, TPR: 8 }, software: { WG: 64, TPR: 1 } } as const satisfies Record<string, MatvecQ4Tuning>;
+export const MATVEC_Q4_TUNING = { gpu: { WG: 64, TPR: 8 }, software: { WG: 64, TPR: 1 } } as const satisfies Record<string, MatvecQ4Tuning>;
 
 /**
  * y = W x for one token: W q4 (N, K) (out, in), x (K) or (1, K) f32|f16, y (N)
@@ -52,7 +58,7 @@ export function matvecQ4(rec: Recorder, w: Tensor, x: Tensor, y: Tensor, tune?: 
   const codesSize = Math.min(Math.ceil(q4.packedBytes / 16) * 16, q4.scalesOffset);
   if (codesSize % 16 !== 0) throw new Error(`${op}: w '${w.label}' ${fmtShape(w.shape)} has no room to read its codes 16 bytes at a time`);
   const bindings = [{ tensor: w, offset: 0, size: codesSize }, { tensor: w, offset: q4.scalesOffset, size: q4.scalesBytes }, x, y];
-  const rows = WG / TPR;
+  const rows = ROWS_PER_TEAM * (WG / TPR);
   kernel.dispatch(rec, { type, overrides: { WG, TPR, G: q4.groupSize } }, bindings, params, grid(Math.ceil(N / rows), rec.gpu.device.limits.maxComputeWorkgroupsPerDimension));
 }
 

@@ -1,18 +1,28 @@
 // matvec_q4: y[n] = sum_k W[n, k] * x[k], W in 4-bit q4 (runtime/q4.ts): the
 // decode path (one token). W[n, k] = m + q * d per group of G along K, so
 //   y[n] = sum over chunks of 32 codes ( d * sum_k q[k] x[k]  +  m * sum_k x[k] )
-// a chunk (one vec4<u32> of codes) always lies inside one group since 32 | G:
-// one fma per code, the running sum of x (a vec4 add per 8 codes), and one
-// fma per chunk for the scale and the min.
+// a chunk (one vec4<u32> of codes) always lies inside one group since 32 | G.
 //
-// Memory-bound on a GPU, so every weight byte is read once, 16 bytes at a
-// time. A workgroup is WG / TPR teams of TPR lanes, one row per team; lane i
-// reads chunks i, i + TPR, ... of its row, so a team's loads are TPR * 16
-// consecutive bytes (TPR = 8: one 128-byte line). The TPR partial sums of a
-// row meet in workgroup memory behind one barrier. TPR = 1 is a thread per
-// row with no barrier (the branch is settled when the pipeline is built): on
-// SwiftShader a barrier makes every invocation a coroutine, and TPR = 1 was
-// 2-10x faster there than any TPR > 1 (matvec_q4.ts gives the figures).
+// A thread computes 4 rows at once (vec4 accumulators, component r = row
+// n0 + r; rows past N repeat the last row and are not written), so each x
+// value it loads serves 4 rows. A workgroup is WG / TPR teams of TPR lanes;
+// lane i of a team reads chunks i, i + TPR, ... of its 4 rows, 16 bytes of
+// each row at a time, so a team's loads per row are TPR * 16 consecutive
+// bytes. With TPR > 1 the partial sums meet in workgroup memory behind one
+// barrier; TPR = 1 has no barrier (the branch is settled when the pipeline
+// is built): on SwiftShader a barrier makes every invocation a coroutine.
+//
+// Codes without shifts. Code j of a word (bits 4j .. 4j+3) is taken in place,
+// f32(w & (15 << 4j)) = q_j * 2^(4j) (exact: at most 4 significant bits), and
+// multiplied by x[8w + j] * 2^(-4j), prepared once per word for the 4 rows
+// (exact scalings by powers of two). Code 7 holds the sign bit: flipping it
+// first makes the signed i32 of (w ^ 2^31) & (15 << 28) equal (q_7 - 8) * 2^28,
+// and the missing 8 * x[8w + 7] is added once per chunk beside d. That is one
+// AND, one conversion and one multiply-add per code: SwiftShader scalarizes
+// vector shifts (4 lanes one by one), and the shift-per-code form was ~2.5x
+// slower there. The only difference from q * x is where |x| < 2^-98, whose
+// scaled copy is subnormal and may flush to zero (a term below 2^-94 |d|).
+//
 // When K % 32 != 0 a row does not start on a 16-byte boundary: its chunks are
 // then gathered word by word, and the last (K % 32) / 8 words (the tail) are
 // read one per lane.
@@ -32,78 +42,112 @@ struct Params { rows: u32, kw: u32, chunks: u32, tail: u32, gpr: u32 }
 @group(0) @binding(3) var<storage, read> x: array<vec4<T>>;
 @group(0) @binding(4) var<storage, read_write> y: array<T>;
 
-override WG: u32 = 128;  // threads per workgroup
-override TPR: u32 = 8;   // lanes per row, a divisor of WG
+override WG: u32 = 64;   // threads per workgroup
+override TPR: u32 = 8;   // lanes per team of 4 rows, a divisor of WG
 override G: u32 = 32;    // quant group along K: 32, 64 or 128
-override ROWS: u32 = WG / TPR; // rows per workgroup
-var<workgroup> partial: array<f32, WG>;
+override ROWS: u32 = 4u * (WG / TPR); // rows per workgroup
+var<workgroup> partial: array<vec4<f32>, WG>;
+
+// 2^(-4j) for the codes j = 0..3 and 4..7 of a word.
+const LO = vec4<f32>(1.0, 0.0625, 0.00390625, 0.000244140625);
+const HI = vec4<f32>(1.52587890625e-05, 9.5367431640625e-07, 5.9604644775390625e-08, 3.725290298461914e-09);
 
 // Word i of the codes.
 fn word(i: u32) -> u32 {
   return codes[i >> 2u][i & 3u];
 }
 
-// (sum_j q_j x[k + j], sum_j x[k + j]) over the 8 codes of word w, k = 8 * wi.
-fn dot_word(w: u32, wi: u32) -> vec2<f32> {
-  let lo = vec4<f32>(x[2u * wi]);
-  let hi = vec4<f32>(x[2u * wi + 1u]);
-  var s = f32(w & 15u) * lo.x;
-  s = fma(f32((w >> 4u) & 15u), lo.y, s);
-  s = fma(f32((w >> 8u) & 15u), lo.z, s);
-  s = fma(f32((w >> 12u) & 15u), lo.w, s);
-  s = fma(f32((w >> 16u) & 15u), hi.x, s);
-  s = fma(f32((w >> 20u) & 15u), hi.y, s);
-  s = fma(f32((w >> 24u) & 15u), hi.z, s);
-  s = fma(f32(w >> 28u), hi.w, s);
-  return vec2<f32>(s, dot(lo + hi, vec4<f32>(1.0)));
+// For word wi of 4 rows (w, one per component):
+//   .s = sum_j q_j x[8 wi + j] - 8 x[8 wi + 7] per row,  .sx = (sum_j x[8 wi + j], 8 x[8 wi + 7]).
+struct WordDot { s: vec4<f32>, sx: vec2<f32> }
+
+fn dot_word(w: vec4<u32>, wi: u32) -> WordDot {
+  let xl = vec4<f32>(x[2u * wi]);
+  let xh = vec4<f32>(x[2u * wi + 1u]);
+  let lo = xl * LO;
+  let hi = xh * HI;
+  let v = bitcast<vec4<i32>>(w);
+  var s = vec4<f32>(v & vec4<i32>(0xF)) * lo.x;
+  s += vec4<f32>(v & vec4<i32>(0xF0)) * lo.y;
+  s += vec4<f32>(v & vec4<i32>(0xF00)) * lo.z;
+  s += vec4<f32>(v & vec4<i32>(0xF000)) * lo.w;
+  s += vec4<f32>(v & vec4<i32>(0xF0000)) * hi.x;
+  s += vec4<f32>(v & vec4<i32>(0xF00000)) * hi.y;
+  s += vec4<f32>(v & vec4<i32>(0xF000000)) * hi.z;
+  s += vec4<f32>((v ^ vec4<i32>(i32(-2147483648))) & vec4<i32>(i32(-268435456))) * hi.w; // (q7 - 8) * 2^28
+  return WordDot(s, vec2<f32>(dot(xl + xh, vec4<f32>(1.0)), 8.0 * xh.w));
+}
+
+// d * (s + 8 x7 terms) + m * sum x for 4 rows, whose scales are at i.
+fn scaled(i: vec4<u32>, s: vec4<f32>, sx: vec2<f32>) -> vec4<f32> {
+  let a = unpack2x16float(scales[i.x]);
+  let b = unpack2x16float(scales[i.y]);
+  let c = unpack2x16float(scales[i.z]);
+  let e = unpack2x16float(scales[i.w]);
+  return vec4<f32>(a.x, b.x, c.x, e.x) * (s + sx.y) + vec4<f32>(a.y, b.y, c.y, e.y) * sx.x;
 }
 
 @compute @workgroup_size(WG)
 fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let lane = lid % TPR;
   let first = group_index(wid, nwg) * ROWS; // first row of this workgroup
-  let n = first + lid / TPR;                // this lane's row
-  var acc = 0.0;
-  if (n < p.rows) {
-    let base = n * p.kw;   // first code word of row n
-    let sbase = n * p.gpr; // first scale of row n
-    // Full chunks: 32 codes, one (d, m). Rows start on a 16-byte boundary
-    // when K % 32 == 0 (a uniform branch); otherwise gather word by word.
+  let n0 = first + 4u * (lid / TPR);        // first of this team's 4 rows
+  var acc = vec4<f32>(0.0);
+  if (n0 < p.rows) {
+    let n = min(vec4<u32>(n0) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(p.rows - 1u));
+    let base = n * p.kw;   // first code word of each row
+    let sbase = n * p.gpr; // first scale of each row
+    // Full chunks: 32 codes, one (d, m) per row. Rows start on a 16-byte
+    // boundary when K % 32 == 0 (a uniform branch); otherwise gather words.
     if (p.tail == 0u) {
+      let b = base / 4u;
       for (var c = lane; c < p.chunks; c += TPR) {
-        let q = codes[base / 4u + c];
-        let s = dot_word(q.x, 4u * c) + dot_word(q.y, 4u * c + 1u) + dot_word(q.z, 4u * c + 2u) + dot_word(q.w, 4u * c + 3u);
-        let dm = unpack2x16float(scales[sbase + 32u * c / G]);
-        acc += dm.x * s.x + dm.y * s.y;
+        let q0 = codes[b.x + c];
+        let q1 = codes[b.y + c];
+        let q2 = codes[b.z + c];
+        let q3 = codes[b.w + c];
+        let d0 = dot_word(vec4<u32>(q0.x, q1.x, q2.x, q3.x), 4u * c);
+        let d1 = dot_word(vec4<u32>(q0.y, q1.y, q2.y, q3.y), 4u * c + 1u);
+        let d2 = dot_word(vec4<u32>(q0.z, q1.z, q2.z, q3.z), 4u * c + 2u);
+        let d3 = dot_word(vec4<u32>(q0.w, q1.w, q2.w, q3.w), 4u * c + 3u);
+        acc += scaled(sbase + 32u * c / G, d0.s + d1.s + d2.s + d3.s, d0.sx + d1.sx + d2.sx + d3.sx);
       }
     } else {
       for (var c = lane; c < p.chunks; c += TPR) {
-        let i = base + 4u * c;
-        let s = dot_word(word(i), 4u * c) + dot_word(word(i + 1u), 4u * c + 1u) + dot_word(word(i + 2u), 4u * c + 2u) + dot_word(word(i + 3u), 4u * c + 3u);
-        let dm = unpack2x16float(scales[sbase + 32u * c / G]);
-        acc += dm.x * s.x + dm.y * s.y;
+        var s = vec4<f32>(0.0);
+        var sx = vec2<f32>(0.0);
+        for (var i = 0u; i < 4u; i++) {
+          let wi = 4u * c + i;
+          let d = dot_word(vec4<u32>(word(base.x + wi), word(base.y + wi), word(base.z + wi), word(base.w + wi)), wi);
+          s += d.s;
+          sx += d.sx;
+        }
+        acc += scaled(sbase + 32u * c / G, s, sx);
       }
     }
-    // Tail (K % 32 != 0): word 4 * chunks + lane of the row, for lanes < tail.
+    // Tail (K % 32 != 0): word 4 * chunks + lane of the rows, for lanes < tail.
     if (lane < p.tail) {
       let wi = 4u * p.chunks + lane;
-      let s = dot_word(word(base + wi), wi);
-      let dm = unpack2x16float(scales[sbase + 8u * wi / G]);
-      acc += dm.x * s.x + dm.y * s.y;
+      let d = dot_word(vec4<u32>(word(base.x + wi), word(base.y + wi), word(base.z + wi), word(base.w + wi)), wi);
+      acc += scaled(sbase + 8u * wi / G, d.s, d.sx);
     }
   }
   if (TPR == 1u) {
-    if (n < p.rows) { y[n] = T(acc); }
+    for (var r = 0u; r < 4u; r++) {
+      if (n0 + r < p.rows) { y[n0 + r] = T(acc[r]); }
+    }
     return;
   }
-  // partial[r * TPR + lane] for row first + r: a row's partials are adjacent.
+  // partial[t * TPR + lane] holds team t's 4 rows: a team's partials are adjacent.
   partial[lid] = acc;
   workgroupBarrier();
-  if (lid < ROWS && first + lid < p.rows) {
+  // ROWS = 4 WG / TPR exceeds WG when TPR < 4: a thread may sum several rows.
+  for (var r = lid; r < ROWS && first + r < p.rows; r += WG) {
+    let t = r / 4u;
     var sum = 0.0;
     for (var i = 0u; i < TPR; i++) {
-      sum += partial[lid * TPR + i];
+      sum += partial[t * TPR + i][r % 4u];
     }
-    y[first + lid] = T(sum);
+    y[first + r] = T(sum);
   }
 }

@@ -28,8 +28,10 @@ describeGpu('matvec_q4', () => {
   const CASES: [number, number, Q4GroupSize][] = [
     [1, 8, 32], [1, 576, 128], [7, 72, 32], [33, 200, 64], [65, 256, 128],
     [100, 1000, 128], [17, 1544, 64], [257, 576, 32], [1536, 96, 32],
+    // a thread or team computes 4 rows: N = 4k + 2 with aligned rows (K % 32 == 0)
+    [6, 64, 32], [130, 320, 64],
   ];
-  const TUNINGS = [MATVEC_Q4_TUNING.gpu, MATVEC_Q4_TUNING.software, { WG: 64, TPR: 4 }, { WG: 32, TPR: 32 }];
+  const TUNINGS = [MATVEC_Q4_TUNING.gpu, MATVEC_Q4_TUNING.software, { WG: 64, TPR: 4 }, { WG: 32, TPR: 32 }, { WG: 16, TPR: 2 }];
 
   it.each(CASES)('N %i × K %i, group %i matches the float64 reference on the dequantized weights', async (N, K, G) => {
     const g = gpu();
