@@ -5,7 +5,7 @@ import { Params, type Recorder } from '../runtime/recorder';
 import { fmtShape, type Tensor } from '../runtime/tensor';
 import { expectActivation, expectDistinct, expectShape } from './checks';
 
-const kernel = defineKernel({ name: 'conv1d_causal', source, libs: [lib.common] });
+const kernel = defineKernel({ name: 'conv1d_causal', source, libs: [lib.common, lib.activations] });
 const WG = 256;
 const TT = 8; // tokens per invocation: each input is loaded once per tile, not Kc times
 /** Widest conv kernel supported (register arrays in the shader; Mamba checkpoints use 4). */

@@ -11,7 +11,7 @@
 // No race on the state, in one dispatch: only tokens t < Kc-1 <= TT read the
 // state, all in tile 0, so the tile-0 invocation of channel d is the only one
 // that reads state[d, :]; it writes the new state after its own reads.
-// Needs: common.wgsl
+// Needs: common.wgsl, activations.wgsl
 
 struct Params { tokens: u32, Di: u32 }
 
@@ -28,12 +28,6 @@ override KC: u32 = 4;        // Kc, the kernel width (2 .. KMAX)
 override HAS_BIAS: u32 = 1;
 
 const KMAX = 8u;  // register arrays need a constant size; loops run to KC
-
-fn silu(v: f32) -> f32 {
-  // v * sigmoid(v), with exp only of -|v| so it cannot overflow
-  let e = exp(-abs(v));
-  return v * select(e / (1.0 + e), 1.0 / (1.0 + e), v >= 0.0);
-}
 
 @compute @workgroup_size(WG)
 fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {

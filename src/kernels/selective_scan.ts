@@ -9,8 +9,8 @@ import { expectDistinct } from './checks';
 import { dispatchSsmStep, expectSsmArgs, SSM_STEP_STORAGE_BINDINGS, type SsmArgs } from './ssm_step';
 
 // Three passes of one op (the scheme is in selective_scan.wgsl).
-const outputs = defineKernel({ name: 'selective_scan', source });
-const chunks = defineKernel({ name: 'selective_scan_chunks', source: chunksSource });
+const outputs = defineKernel({ name: 'selective_scan', source, libs: [lib.activations] });
+const chunks = defineKernel({ name: 'selective_scan_chunks', source: chunksSource, libs: [lib.activations] });
 const carry = defineKernel({ name: 'selective_scan_carry', source: carrySource, libs: [lib.common] });
 
 /**

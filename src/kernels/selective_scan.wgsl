@@ -19,7 +19,7 @@
 // scratch: (1 + chunks, Di, N + 1) f32, read: record (0, d) = [A[d, 0..N), D[d]],
 // record (1 + c, d) = [h at the start of chunk c (N values), sum dt] (pass 2).
 // Grid: x = group of WG channels, y = chunk.
-// Needs: nothing from lib/.
+// Needs: activations.wgsl
 
 struct Params { tokens: u32, Di: u32, chunk: u32 }
 
@@ -41,21 +41,6 @@ const LOG2E = 1.4426950408889634;
 
 var<workgroup> Bs: array<f32, TB * NS>;
 var<workgroup> Cs: array<f32, TB * NS>;
-
-// torch softplus, threshold 20; see ssm_step.wgsl for the series.
-fn softplus(v: f32) -> f32 {
-  if (v > 20.0) { return v; }
-  let e = exp(v);
-  if (e < 0.125) {
-    return e * (1.0 - e * (0.5 - e * (1.0 / 3.0 - e * (0.25 - e * (0.2 - e * (1.0 / 6.0 - e * (1.0 / 7.0 - e * 0.125)))))));
-  }
-  return log(1.0 + e);
-}
-
-fn silu(v: f32) -> f32 {
-  let e = exp(-abs(v));
-  return v * select(e / (1.0 + e), 1.0 / (1.0 + e), v >= 0.0);
-}
 
 @compute @workgroup_size(WG)
 fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>) {

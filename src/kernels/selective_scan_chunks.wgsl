@@ -9,7 +9,7 @@
 // scratch: (1 + chunks, Di, N + 1) f32; this pass writes record (1 + c, d) = [S[c, d, 0..N), Sdt[c, d]].
 // Grid: x = group of WG channels, y = chunk. The B rows of a chunk go through
 // workgroup memory TB tokens at a time (every channel of the group reads them).
-// Needs: nothing from lib/.
+// Needs: activations.wgsl
 
 struct Params { tokens: u32, Di: u32, chunk: u32 }
 
@@ -28,16 +28,6 @@ const NMAX = 64u;
 const LOG2E = 1.4426950408889634;
 
 var<workgroup> Bs: array<f32, TB * NS>;
-
-// torch softplus, threshold 20; see ssm_step.wgsl for the series.
-fn softplus(v: f32) -> f32 {
-  if (v > 20.0) { return v; }
-  let e = exp(v);
-  if (e < 0.125) {
-    return e * (1.0 - e * (0.5 - e * (1.0 / 3.0 - e * (0.25 - e * (0.2 - e * (1.0 / 6.0 - e * (1.0 / 7.0 - e * 0.125)))))));
-  }
-  return log(1.0 + e);
-}
 
 @compute @workgroup_size(WG)
 fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>) {

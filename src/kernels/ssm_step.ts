@@ -5,7 +5,7 @@ import { Params, type Recorder } from '../runtime/recorder';
 import { fmtShape, type Tensor } from '../runtime/tensor';
 import { expectActivation, expectDistinct, expectShape } from './checks';
 
-const kernel = defineKernel({ name: 'ssm_step', source, libs: [lib.common] });
+const kernel = defineKernel({ name: 'ssm_step', source, libs: [lib.common, lib.activations] });
 const WG = 64;
 
 /** Largest state size N the scan kernels support (their per-channel register arrays). */

@@ -10,7 +10,7 @@
 // u, delta, z, y: (T, Di) row-major; B, C: (T, N); A: (Di, N) f32; D: (Di) f32;
 // state: (Di, N) f32, h before the first token, rewritten with h after the last.
 // Nine storage bindings: the device must allow that many per stage.
-// Needs: common.wgsl
+// Needs: common.wgsl, activations.wgsl
 
 struct Params { tokens: u32, Di: u32 }
 
@@ -30,24 +30,6 @@ override NS: u32 = 16;  // N, the state size (<= NMAX)
 
 const NMAX = 64u;       // register arrays need a constant size; loops run to NS
 const LOG2E = 1.4426950408889634;
-
-// torch.nn.functional.softplus (beta 1, threshold 20). log1p by its series
-// while exp(v) < 1/8: WGSL's log is only promised to 2^-21 absolute near 1,
-// too coarse for the small steps real models take (dt ~ 0.01).
-fn softplus(v: f32) -> f32 {
-  if (v > 20.0) { return v; }
-  let e = exp(v);
-  if (e < 0.125) {
-    // e - e^2/2 + ... - e^8/8: the first term left out is < 2^-24 of the sum
-    return e * (1.0 - e * (0.5 - e * (1.0 / 3.0 - e * (0.25 - e * (0.2 - e * (1.0 / 6.0 - e * (1.0 / 7.0 - e * 0.125)))))));
-  }
-  return log(1.0 + e);
-}
-
-fn silu(v: f32) -> f32 {
-  let e = exp(-abs(v));
-  return v * select(e / (1.0 + e), 1.0 / (1.0 + e), v >= 0.0);
-}
 
 @compute @workgroup_size(WG)
 fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {

@@ -269,8 +269,11 @@ describe('checkpoints: one file or shards, in memory and on disk', () => {
   });
 
   it('says what the folder holds when it has no safetensors checkpoint', async () => {
+    await expect(openCheckpoint({ 'config.json': new Uint8Array(2), 'tokenizer.json': new Uint8Array(4) })).rejects.toThrow(
+      /no model\.safetensors or model\.safetensors\.index\.json in in-memory files \(it holds: config\.json, tokenizer\.json\)/,
+    );
     await expect(openCheckpoint({ 'config.json': new Uint8Array(2), 'pytorch_model.bin': new Uint8Array(4) })).rejects.toThrow(
-      /no model\.safetensors or model\.safetensors\.index\.json in in-memory files \(it holds: config\.json, pytorch_model\.bin\)/,
+      /in-memory files holds pytorch_model\.bin \(PyTorch pickle\), which Tessera does not read: convert it to model\.safetensors/,
     );
     await expect(openCheckpoint(join(dir, 'does-not-exist'))).rejects.toThrow(/folder ".*does-not-exist" does not exist/);
   });

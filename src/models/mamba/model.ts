@@ -21,9 +21,7 @@ import { rmsnorm } from '../../kernels/rmsnorm';
 import { addInplace } from '../../kernels/add_inplace';
 import { conv1dCausal } from '../../kernels/conv1d_causal';
 import { selectiveScan, selectiveScanScratchShape } from '../../kernels/selective_scan';
-import { matmul } from '../../kernels/matmul';
-import { matmulQ4 } from '../../kernels/matmul_q4';
-import { Linear } from '../blocks/linear';
+import { LmHead } from '../blocks/lm_head';
 import type { LanguageModel, ModelInfo } from '../model';
 import type { MambaConfig } from './config';
 import { MambaState } from './state';
@@ -43,12 +41,9 @@ class Workspace {
   readonly y: Tensor;      // (C, Di)
   readonly scan: Tensor;   // chunk start states of the parallel scan (selectiveScanScratchShape)
   readonly ids: Tensor;    // (C) i32
-  readonly last: Tensor;   // (1, D)
-  readonly logits: Tensor; // (1, V)
-  logitsAll: Tensor | null = null;
 
-  constructor(private readonly gpu: Gpu, cfg: MambaConfig, readonly chunk: number) {
-    const { hiddenSize: D, intermediateSize: Di, stateSize: N, timeStepRank: R, vocabSize: V } = cfg;
+  constructor(gpu: Gpu, cfg: MambaConfig, readonly chunk: number) {
+    const { hiddenSize: D, intermediateSize: Di, stateSize: N, timeStepRank: R } = cfg;
     const t = gpu.activationType;
     const e = (shape: number[], label: string) => gpu.empty(shape, t, `mamba.ws.${label}`, 'activations');
     this.x = e([chunk, D], 'x');
@@ -63,24 +58,17 @@ class Workspace {
     this.y = e([chunk, Di], 'y');
     this.scan = gpu.empty(selectiveScanScratchShape(chunk, Di, N), 'f32', 'mamba.ws.scan', 'scratch');
     this.ids = gpu.empty([chunk], 'i32', 'mamba.ws.ids', 'activations');
-    this.last = e([1, D], 'last');
-    this.logits = gpu.empty([1, V], 'f32', 'mamba.ws.logits', 'activations');
-  }
-
-  allLogits(V: number): Tensor {
-    this.logitsAll ??= this.gpu.empty([this.chunk, V], 'f32', 'mamba.ws.logits_all', 'activations');
-    return this.logitsAll;
   }
 
   dispose(): void {
-    for (const t of [this.x, this.n, this.ux, this.z, this.u, this.dt, this.B, this.C, this.delta, this.y, this.scan, this.ids, this.last, this.logits, this.logitsAll]) t?.dispose();
+    for (const t of [this.x, this.n, this.ux, this.z, this.u, this.dt, this.B, this.C, this.delta, this.y, this.scan, this.ids]) t.dispose();
   }
 }
 
 export class MambaModel implements LanguageModel<MambaState> {
   readonly info: ModelInfo;
   private readonly ws: Workspace;
-  private readonly lmHead: Linear;
+  private readonly head: LmHead;
   private disposed = false;
 
   constructor(readonly gpu: Gpu, readonly cfg: MambaConfig, private readonly w: MambaWeights, opts: { prefillChunk?: number } = {}) {
@@ -89,7 +77,6 @@ export class MambaModel implements LanguageModel<MambaState> {
     const { hiddenSize: D, intermediateSize: Di, stateSize: N, timeStepRank: R, convKernel: Kc, vocabSize: V, nLayers: L } = cfg;
     const perLayer = D + 2 * Di * D + Di * Kc + (cfg.useConvBias ? Di : 0) + (R + 2 * N) * Di + Di * R + Di + Di * N + Di + D * Di + (cfg.useBias ? 2 * Di + D : 0);
     const total = V * D * (cfg.tieWordEmbeddings ? 1 : 2) + L * perLayer + D;
-    this.lmHead = new Linear(w.lmHead);
     this.info = {
       family: 'mamba',
       ffn: 'dense',
@@ -103,6 +90,7 @@ export class MambaModel implements LanguageModel<MambaState> {
       weights: w.embed.dtype === 'q4' ? 'q4' : 'f32',
     };
     this.ws = new Workspace(gpu, cfg, chunk);
+    this.head = new LmHead(gpu, w.normF, w.lmHead, cfg.eps, chunk, 'mamba');
   }
 
   get prefillChunk(): number {
@@ -165,17 +153,7 @@ export class MambaModel implements LanguageModel<MambaState> {
     }
     state.advance(T);
 
-    if (opts.logits === 'all') {
-      const logits = ws.allLogits(V).view([T, V]);
-      rmsnorm(rec, x, this.w.normF, n, this.cfg.eps);
-      if (this.w.lmHead.dtype === 'q4') matmulQ4(rec, n, this.w.lmHead, logits);
-      else matmul(rec, n, this.w.lmHead, logits);
-      return logits;
-    }
-    rec.copy(x.view([1, D], (T - 1) * D), ws.last);
-    rmsnorm(rec, ws.last, this.w.normF, ws.n.view([1, D]), this.cfg.eps);
-    this.lmHead.forward(rec, ws.n.view([1, D]), ws.logits);
-    return ws.logits;
+    return this.head.forward(rec, x, n, opts.logits);
   }
 
   copyState(rec: Recorder, from: MambaState, to: MambaState): void {
@@ -191,6 +169,7 @@ export class MambaModel implements LanguageModel<MambaState> {
     if (this.disposed) return;
     this.disposed = true;
     this.ws.dispose();
+    this.head.dispose();
     for (const t of this.w.all) t.dispose();
   }
 

@@ -21,9 +21,7 @@ import { swiglu } from '../../kernels/swiglu';
 import { addInplace } from '../../kernels/add_inplace';
 import { attnPrefill } from '../../kernels/attn_prefill';
 import { attnDecode } from '../../kernels/attn_decode';
-import { matmul } from '../../kernels/matmul';
-import { matmulQ4 } from '../../kernels/matmul_q4';
-import { Linear } from '../blocks/linear';
+import { LmHead } from '../blocks/lm_head';
 import type { LanguageModel, ModelInfo } from '../model';
 import type { TransformerConfig } from './config';
 import { TransformerState } from './state';
@@ -43,12 +41,9 @@ class Workspace {
   readonly act: Tensor;    // (C, I)
   readonly ids: Tensor;    // (C) i32
   readonly rope: Tensor;   // (C, Dh/2, 2) f32 cos, sin per position and frequency
-  readonly last: Tensor;   // (1, D) the last token's hidden state
-  readonly logits: Tensor; // (1, V)
-  logitsAll: Tensor | null = null; // (C, V), made on the first 'all' request
 
-  constructor(private readonly gpu: Gpu, cfg: TransformerConfig, readonly chunk: number) {
-    const { hiddenSize: D, nHeads: H, nKvHeads: Hkv, headDim: Dh, intermediateSize: I, vocabSize: V } = cfg;
+  constructor(gpu: Gpu, cfg: TransformerConfig, readonly chunk: number) {
+    const { hiddenSize: D, nHeads: H, nKvHeads: Hkv, headDim: Dh, intermediateSize: I } = cfg;
     const t = gpu.activationType;
     const e = (shape: number[], label: string) => gpu.empty(shape, t, `transformer.ws.${label}`, 'activations');
     this.x = e([chunk, D], 'x');
@@ -62,17 +57,10 @@ class Workspace {
     this.act = e([chunk, I], 'act');
     this.ids = gpu.empty([chunk], 'i32', 'transformer.ws.ids', 'activations');
     this.rope = gpu.empty([chunk, Dh / 2, 2], 'f32', 'transformer.ws.rope', 'activations');
-    this.last = e([1, D], 'last');
-    this.logits = gpu.empty([1, V], 'f32', 'transformer.ws.logits', 'activations');
-  }
-
-  allLogits(V: number): Tensor {
-    this.logitsAll ??= this.gpu.empty([this.chunk, V], 'f32', 'transformer.ws.logits_all', 'activations');
-    return this.logitsAll;
   }
 
   dispose(): void {
-    for (const t of [this.x, this.n, this.q, this.k, this.v, this.attn, this.gate, this.up, this.act, this.ids, this.rope, this.last, this.logits, this.logitsAll]) t?.dispose();
+    for (const t of [this.x, this.n, this.q, this.k, this.v, this.attn, this.gate, this.up, this.act, this.ids, this.rope]) t.dispose();
   }
 }
 
@@ -87,7 +75,7 @@ export class TransformerModel implements LanguageModel<TransformerState> {
   readonly info: ModelInfo;
   private readonly ws: Workspace;
   private readonly invFreq: Float32Array;
-  private readonly lmHead: Linear;
+  private readonly head: LmHead;
   private disposed = false;
 
   constructor(readonly gpu: Gpu, readonly cfg: TransformerConfig, private readonly w: TransformerWeights, readonly opts: TransformerOptions) {
@@ -97,7 +85,7 @@ export class TransformerModel implements LanguageModel<TransformerState> {
     this.invFreq = cfg.ropeScaling ? llama3InvFreq(ropeInvFreq(cfg.headDim, cfg.ropeTheta), cfg.ropeScaling) : ropeInvFreq(cfg.headDim, cfg.ropeTheta);
     // Allocated last: nothing above may throw once device memory is taken.
     this.ws = new Workspace(gpu, cfg, Math.min(chunk, maxContext));
-    this.lmHead = new Linear(w.lmHead);
+    this.head = new LmHead(gpu, w.norm, w.lmHead, cfg.rmsNormEps, this.ws.chunk, 'transformer');
     const { hiddenSize: D, nLayers: L, vocabSize: V, nHeads: H, nKvHeads: Hkv, headDim: Dh, intermediateSize: I } = cfg;
     const perLayer = D * H * Dh * 2 + D * Hkv * Dh * 2 + 3 * D * I + 2 * D;
     const total = V * D * (cfg.tieWordEmbeddings ? 1 : 2) + L * perLayer + D;
@@ -196,19 +184,7 @@ export class TransformerModel implements LanguageModel<TransformerState> {
     }
     state.advance(T);
 
-    if (opts.logits === 'all') {
-      const logits = ws.allLogits(V).view([T, V]);
-      rmsnorm(rec, x, this.w.norm, n, this.cfg.rmsNormEps);
-      if (this.w.lmHead.dtype === 'q4') matmulQ4(rec, n, this.w.lmHead, logits);
-      else matmul(rec, n, this.w.lmHead, logits);
-      return logits;
-    }
-    // Only the last position's logits: copy its row out (a binding offset must be
-    // 256-byte aligned, a copy only 4-byte), norm it, one matvec over the head.
-    rec.copy(x.view([1, D], (T - 1) * D), ws.last);
-    rmsnorm(rec, ws.last, this.w.norm, ws.n.view([1, D]), this.cfg.rmsNormEps);
-    this.lmHead.forward(rec, ws.n.view([1, D]), ws.logits);
-    return ws.logits;
+    return this.head.forward(rec, x, n, opts.logits);
   }
 
   /** Copies the KV cache rows in use and the position (a snapshot or a fork of a conversation). */
@@ -231,6 +207,7 @@ export class TransformerModel implements LanguageModel<TransformerState> {
     if (this.disposed) return;
     this.disposed = true;
     this.ws.dispose();
+    this.head.dispose();
     for (const t of this.w.all) t.dispose();
   }
 
