@@ -1,5 +1,5 @@
 // A linear layer y = x W^T (+ b) over 4-bit or f32 weights, choosing the
-// kernel by shape: one token takes the matvec (decode), several the tiled
+// kernel by shape: one token takes a matvec (decode), several the tiled
 // matmul (prefill).
 
 import type { Recorder } from '../../runtime/recorder';
@@ -7,6 +7,7 @@ import type { Tensor } from '../../runtime/tensor';
 import { matvecQ4 } from '../../kernels/matvec_q4';
 import { matmulQ4 } from '../../kernels/matmul_q4';
 import { matmul } from '../../kernels/matmul';
+import { matvec } from '../../kernels/matvec';
 import { addInplace } from '../../kernels/add_inplace';
 
 export class Linear {
@@ -30,6 +31,8 @@ export class Linear {
     if (this.weight.dtype === 'q4') {
       if (x.shape[0] === 1) matvecQ4(rec, this.weight, x, y);
       else matmulQ4(rec, x, this.weight, y);
+    } else if (x.shape[0] === 1) {
+      matvec(rec, this.weight, x, y);
     } else {
       matmul(rec, x, this.weight, y);
     }
