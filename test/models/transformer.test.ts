@@ -6,6 +6,7 @@ import { transformerTensorShapes } from '../../src/models/transformer/weights';
 import type { TransformerModel } from '../../src/models/transformer/model';
 import { describeGpu, useGpu } from '../helpers/gpu';
 import { tinyTransformer } from '../helpers/checkpoints';
+import { shard } from '../helpers/fixtures';
 import { randint } from '../helpers/random';
 import { asLoaded, greedyGpu, argmaxOf, relMaxErr } from '../helpers/models';
 
@@ -105,6 +106,32 @@ describeGpu('transformer (Llama family) against the float64 reference', () => {
       const V = ck.config.vocabSize;
       expect(relMaxErr(got.subarray(299 * V), want.subarray(299 * V))).toBeLessThan(REL);
       expect(relMaxErr(got, want)).toBeLessThan(REL);
+    } finally {
+      lm.dispose();
+    }
+  });
+
+  it.each(['BF16', 'F16'] as const)('a %s checkpoint loads (converted on load) and matches the reference on its stored values', async (dtype) => {
+    const ck = tinyTransformer({ seed: 17, dtype });
+    const lm = await loadModel(ck.files, { weights: 'f32', device: gpu(), maxContext: 64 });
+    try {
+      const ids = [4, 90, 200, 31, 7];
+      expect(relMaxErr(await lm.logits(ids), refForward(ck.config, (n) => ck.weights.get(n)!, ids))).toBeLessThan(REL);
+    } finally {
+      lm.dispose();
+    }
+  });
+
+  it('a sharded checkpoint (model.safetensors.index.json) loads like the single file', async () => {
+    const ck = tinyTransformer({ seed: 19 });
+    const shapes = transformerTensorShapes(ck.config);
+    const { files } = shard(Object.fromEntries([...ck.weights].map(([n, d]) => [n, { dtype: 'F32' as const, shape: shapes.get(n)!, data: d }])), 3);
+    const sharded = { ...ck.files, ...files };
+    delete (sharded as Record<string, Uint8Array>)['model.safetensors'];
+    const lm = await loadModel(sharded, { weights: 'f32', device: gpu(), maxContext: 64 });
+    try {
+      const ids = [1, 2, 3, 250];
+      expect(relMaxErr(await lm.logits(ids), refForward(ck.config, (n) => ck.weights.get(n)!, ids))).toBeLessThan(REL);
     } finally {
       lm.dispose();
     }
