@@ -2,7 +2,7 @@ import { defineKernel } from './kernel';
 import source from './attn_prefill.wgsl?raw';
 import { Params, type Recorder } from '../runtime/recorder';
 import { fmtShape, type Tensor } from '../runtime/tensor';
-import { expectActivation, expectShape } from './checks';
+import { expectActivation, expectShape, expectCaches } from './checks';
 
 const kernel = defineKernel({ name: 'attn_prefill', source });
 
@@ -72,17 +72,4 @@ export function attnPrefill(rec: Recorder, q: Tensor, kCache: Tensor, vCache: Te
   const { BQ, BK } = attnPrefillTile(Dh, rec.gpu.device.limits.maxComputeWorkgroupStorageSize);
   const params = new Params(6).u32(T).u32(H).u32(Hkv).u32(H / Hkv).u32(pos0).f32(scale * Math.LOG2E).buffer;
   kernel.dispatch(rec, { type, overrides: { WG, BQ, BK, DH: Dh } }, [q, kCache, vCache, out], params, [Math.ceil((T * H) / Hkv / BQ), Hkv]);
-}
-
-/** Checks a K and V cache pair against q's heads and head dim: (maxT, Hkv, Dh), q's dtype, H % Hkv == 0. */
-function expectCaches(op: string, q: Tensor, H: number, Dh: number, kCache: Tensor, vCache: Tensor): { maxT: number; Hkv: number } {
-  kCache.assertAlive(op);
-  vCache.assertAlive(op);
-  if (kCache.shape.length !== 3) throw new Error(`${op}: kCache '${kCache.label}' has shape ${fmtShape(kCache.shape)}, expected (maxT, Hkv, Dh)`);
-  const [maxT, Hkv, kDh] = kCache.shape;
-  if (kDh !== Dh) throw new Error(`${op}: kCache '${kCache.label}' ${fmtShape(kCache.shape)} has head dim ${kDh}, but q '${q.label}' ${fmtShape(q.shape)} has Dh = ${Dh}`);
-  if (H % Hkv !== 0) throw new Error(`${op}: q '${q.label}' has H = ${H} heads, not a multiple of the cache's Hkv = ${Hkv} KV heads`);
-  expectShape(op, 'kCache', kCache, [maxT, Hkv, Dh], q.dtype);
-  expectShape(op, 'vCache', vCache, [maxT, Hkv, Dh], q.dtype);
-  return { maxT, Hkv };
 }

@@ -57,3 +57,16 @@ export function expectIds(op: string, ids: Tensor): number {
   }
   return ids.shape[0];
 }
+
+/** Checks a K and V cache pair against q's heads and head dim: (maxT, Hkv, Dh), q's dtype, H % Hkv == 0. */
+export function expectCaches(op: string, q: Tensor, H: number, Dh: number, kCache: Tensor, vCache: Tensor): { maxT: number; Hkv: number } {
+  kCache.assertAlive(op);
+  vCache.assertAlive(op);
+  if (kCache.shape.length !== 3) throw new Error(`${op}: kCache '${kCache.label}' has shape ${fmtShape(kCache.shape)}, expected (maxT, Hkv, Dh)`);
+  const [maxT, Hkv, kDh] = kCache.shape;
+  if (kDh !== Dh) throw new Error(`${op}: kCache '${kCache.label}' ${fmtShape(kCache.shape)} has head dim ${kDh}, but q '${q.label}' ${fmtShape(q.shape)} has Dh = ${Dh}`);
+  if (H % Hkv !== 0) throw new Error(`${op}: q '${q.label}' has H = ${H} heads, not a multiple of the cache's Hkv = ${Hkv} KV heads`);
+  expectShape(op, 'kCache', kCache, [maxT, Hkv, Dh], q.dtype);
+  expectShape(op, 'vCache', vCache, [maxT, Hkv, Dh], q.dtype);
+  return { maxT, Hkv };
+}

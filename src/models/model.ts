@@ -52,3 +52,12 @@ export interface LanguageModel<S extends ModelState = ModelState> {
   /** Frees weights and workspace. States are disposed by their owners. */
   dispose(): void;
 }
+
+/** The checks every family's prefill() makes on its tokens before recording anything. */
+export function checkPrefillTokens(tokens: Int32Array, chunk: number, vocabSize: number): void {
+  if (tokens.length === 0) throw new Error('prefill: no tokens');
+  if (tokens.length > chunk) throw new Error(`prefill: ${tokens.length} tokens exceed the ${chunk} one call takes; split the prompt`);
+  for (let i = 0; i < tokens.length; i++) {
+    if (!(tokens[i] >= 0 && tokens[i] < vocabSize)) throw new Error(`prefill: token id ${tokens[i]} at position ${i} is outside the vocabulary (0..${vocabSize - 1})`);
+  }
+}

@@ -22,7 +22,7 @@ import { addInplace } from '../../kernels/add_inplace';
 import { conv1dCausal } from '../../kernels/conv1d_causal';
 import { selectiveScan, selectiveScanScratchShape } from '../../kernels/selective_scan';
 import { LmHead } from '../blocks/lm_head';
-import type { LanguageModel, ModelInfo } from '../model';
+import { checkPrefillTokens, type LanguageModel, type ModelInfo } from '../model';
 import type { MambaConfig } from './config';
 import { MambaState } from './state';
 import type { MambaWeights } from './weights';
@@ -116,11 +116,7 @@ export class MambaModel implements LanguageModel<MambaState> {
     this.assertLive('prefill');
     const T = tokens.length;
     const { hiddenSize: D, intermediateSize: Di, stateSize: N, timeStepRank: R, vocabSize: V } = this.cfg;
-    if (T === 0) throw new Error('prefill: no tokens');
-    if (T > this.ws.chunk) throw new Error(`prefill: ${T} tokens exceed the ${this.ws.chunk} one call takes; split the prompt`);
-    for (let i = 0; i < T; i++) {
-      if (!(tokens[i] >= 0 && tokens[i] < V)) throw new Error(`prefill: token id ${tokens[i]} at position ${i} is outside the vocabulary (0..${V - 1})`);
-    }
+    checkPrefillTokens(tokens, this.ws.chunk, V);
     const ws = this.ws;
     this.gpu.write(ws.ids.view([T]), tokens);
     const x = ws.x.view([T, D]);

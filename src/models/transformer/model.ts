@@ -22,7 +22,7 @@ import { addInplace } from '../../kernels/add_inplace';
 import { attnPrefill } from '../../kernels/attn_prefill';
 import { attnDecode } from '../../kernels/attn_decode';
 import { LmHead } from '../blocks/lm_head';
-import type { LanguageModel, ModelInfo } from '../model';
+import { checkPrefillTokens, type LanguageModel, type ModelInfo } from '../model';
 import type { TransformerConfig } from './config';
 import { TransformerState } from './state';
 import type { TransformerWeights } from './weights';
@@ -130,11 +130,7 @@ export class TransformerModel implements LanguageModel<TransformerState> {
     this.assertLive('prefill');
     const T = tokens.length;
     const { hiddenSize: D, nHeads: H, nKvHeads: Hkv, headDim: Dh, intermediateSize: I, vocabSize: V } = this.cfg;
-    if (T === 0) throw new Error('prefill: no tokens');
-    if (T > this.ws.chunk) throw new Error(`prefill: ${T} tokens exceed the ${this.ws.chunk} one call takes; split the prompt`);
-    for (let i = 0; i < T; i++) {
-      if (!(tokens[i] >= 0 && tokens[i] < V)) throw new Error(`prefill: token id ${tokens[i]} at position ${i} is outside the vocabulary (0..${V - 1})`);
-    }
+    checkPrefillTokens(tokens, this.ws.chunk, V);
     state.checkRoom(T);
     const pos0 = state.position;
     const ws = this.ws;
