@@ -1,0 +1,42 @@
+// Runs in headless Chromium: the library as a browser app would use it.
+// WebGPU from navigator.gpu, one kernel, and a whole model loaded from an
+// in-memory file map (the shape a File picker gives), then generation.
+// Results go to window.__result for the Node side to check.
+
+import { Gpu, loadModel } from '../../../src/index';
+import { Recorder } from '../../../src/runtime/recorder';
+import { rmsnorm } from '../../../src/kernels/rmsnorm';
+import { tinyTransformer } from '../../helpers/checkpoints';
+
+declare global {
+  interface Window { __result?: unknown }
+}
+
+async function run() {
+  const gpu = await Gpu.create();
+  const x = Float32Array.from({ length: 3 * 40 }, (_, i) => Math.sin(i));
+  const w = Float32Array.from({ length: 40 }, (_, i) => 1 + i / 40);
+  const tx = gpu.upload(x, [3, 40], { label: 'x' });
+  const tw = gpu.upload(w, [40], { label: 'w' });
+  const out = gpu.empty([3, 40], 'f32', 'out');
+  const rec = new Recorder(gpu);
+  rmsnorm(rec, tx, tw, out, 1e-5);
+  const norm = Array.from(await rec.submitAndRead(out));
+  [tx, tw, out].forEach((t) => t.dispose());
+
+  const ck = tinyTransformer({ seed: 5 });
+  // Blobs, as a browser app holds files it was handed.
+  const files = Object.fromEntries(Object.entries(ck.files).map(([name, bytes]) => [name, new Blob([bytes])]));
+  const lm = await loadModel(files, { weights: 'f32', device: gpu, maxContext: 64 });
+  const logits = Array.from(await lm.logits([3, 60, 101, 7]));
+  let text = '';
+  for await (const piece of lm.generate('the cat', { maxNewTokens: 6, seed: 3, temperature: 0.9 })) text += piece;
+  const memoryBefore = gpu.ledger.report().total;
+  lm.dispose();
+  return { report: gpu.report, x: Array.from(x), w: Array.from(w), norm, logits, text, memoryBefore, memoryAfter: gpu.ledger.report().total };
+}
+
+run().then(
+  (r) => { window.__result = r; document.getElementById('out')!.textContent = 'done'; },
+  (e: Error) => { window.__result = { error: `${e.message}\n${e.stack}` }; },
+);
