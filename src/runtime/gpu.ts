@@ -96,7 +96,11 @@ export class Gpu {
     if (t.dtype === 'q4') throw new Error(`write: q4 tensor '${t.label}' is written only by uploadQ4`);
     if (data.length !== t.numel) throw new Error(`write '${t.label}': ${data.length} values for shape ${fmtShape(t.shape)}`);
     const bytes = t.dtype === 'f16' ? toF16Array(data) : data;
-    // writeBuffer needs a multiple of 4 bytes: pad an odd-length f16 write.
+    // writeBuffer needs a multiple of 4 bytes: pad an odd-length f16 write,
+    // which is only safe where the padding is the buffer's own rounding.
+    if (bytes.byteLength % 4 !== 0 && t.offset + t.byteLength !== t.buffer.size - 2) {
+      throw new Error(`write '${t.label}': an odd-length f16 view inside a larger buffer cannot be written (WebGPU writes whole 4-byte words)`);
+    }
     const src = bytes.byteLength % 4 === 0 ? bytes : padTo4(bytes as Uint16Array);
     this.device.queue.writeBuffer(t.buffer.gpuBuffer, t.offset, src.buffer, src.byteOffset, src.byteLength);
   }

@@ -26,7 +26,7 @@ async function run() {
 
   const ck = tinyTransformer({ seed: 5 });
   // Blobs, as a browser app holds files it was handed.
-  const files = Object.fromEntries(Object.entries(ck.files).map(([name, bytes]) => [name, new Blob([bytes])]));
+  const files = Object.fromEntries(Object.entries(ck.files).map(([name, bytes]) => [name, new Blob([bytes as Uint8Array<ArrayBuffer>])]));
   const lm = await loadModel(files, { weights: 'f32', device: gpu, maxContext: 64 });
   const logits = Array.from(await lm.logits([3, 60, 101, 7]));
   let text = '';
