@@ -92,7 +92,12 @@ export async function loadModel(source: SourceInput, options: LoadModelOptions =
   }
   const checkpoint = await openCheckpoint(src);
   const model = await family.load(gpu, raw!, checkpoint, { weights, maxContext: options.maxContext, onProgress: options.onProgress, prefillChunk: options.prefillChunk });
-  return new LM(model, tokenizer);
+  try {
+    return new LM(model, tokenizer);
+  } catch (e) {
+    model.dispose();
+    throw e;
+  }
 }
 
 async function readJson(src: Awaited<ReturnType<typeof openSource>>, name: string, required: boolean): Promise<Record<string, unknown> | null> {

@@ -7,6 +7,7 @@ import type { LoadProgress, TensorSource, WeightMode } from './loader/weights';
 import { parseTransformerConfig } from './transformer/config';
 import { loadTransformerWeights } from './transformer/weights';
 import { TransformerModel } from './transformer/model';
+import { TransformerState } from './transformer/state';
 import { isStateSpacesMamba, parseMambaConfig } from './mamba/config';
 import { loadMambaWeights } from './mamba/weights';
 import { MambaModel } from './mamba/model';
@@ -38,6 +39,7 @@ const transformer: FamilyEntry = {
     if (maxContext > cfg.maxPositionEmbeddings) {
       throw new Error(`loadModel: maxContext ${maxContext} exceeds the model's ${cfg.maxPositionEmbeddings} positions (max_position_embeddings${cfg.maxPositionEmbeddings < (raw.max_position_embeddings as number) ? ', capped by its sliding window' : ''})`);
     }
+    TransformerState.checkFits(gpu, cfg, maxContext); // before any weight is read
     const weights = await loadTransformerWeights(gpu, src, cfg, opts.weights, opts.onProgress);
     try {
       return new TransformerModel(gpu, cfg, weights, { maxContext, prefillChunk: opts.prefillChunk });

@@ -214,3 +214,18 @@ describeGpu('conversation state (transformer)', () => {
     }
   });
 });
+
+describeGpu('a KV cache larger than the device allows', () => {
+  it('is refused before allocation, with the sizes and what to do', async () => {
+    const { Gpu } = await import('../../src/runtime/gpu');
+    const g = await Gpu.create({ limits: 'default' });
+    try {
+      // 2 KV heads × 16 dims × 4 bytes = 128 bytes per token: 2^21 tokens is 256 MiB per layer.
+      const ck = tinyTransformer({ maxPositions: 2 ** 21 });
+      await expect(loadModel(ck.files, { device: g })).rejects.toThrow(/KV cache: 2097152 tokens need 268435456 bytes per layer .* pass a smaller maxContext/);
+      expect(g.ledger.report().total).toBe(0);
+    } finally {
+      g.destroy();
+    }
+  });
+});

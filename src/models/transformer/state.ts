@@ -18,9 +18,19 @@ export class TransformerState implements ModelState {
   constructor(gpu: Gpu, cfg: TransformerConfig, readonly capacity: number) {
     const type = gpu.activationType;
     const shape = [capacity, cfg.nKvHeads, cfg.headDim];
+    TransformerState.checkFits(gpu, cfg, capacity);
     this.k = Array.from({ length: cfg.nLayers }, (_, l) => gpu.empty(shape, type, `kv.L${l}.k`, 'cache'));
     this.v = Array.from({ length: cfg.nLayers }, (_, l) => gpu.empty(shape, type, `kv.L${l}.v`, 'cache'));
     this.decodeScratch = gpu.empty(attnDecodeScratchShape(capacity, cfg.nHeads, cfg.headDim), 'f32', 'kv.decode_scratch', 'cache');
+  }
+
+  /** Throws before anything is allocated (or loaded) if one layer's cache exceeds a device buffer. */
+  static checkFits(gpu: Gpu, cfg: TransformerConfig, capacity: number): void {
+    const perLayer = capacity * cfg.nKvHeads * cfg.headDim * (gpu.activationType === 'f16' ? 2 : 4);
+    const limit = Math.min(gpu.maxBinding, gpu.device.limits.maxBufferSize);
+    if (perLayer > limit) {
+      throw new Error(`KV cache: ${capacity} tokens need ${perLayer} bytes per layer for K (and as much for V), over this device's limit of ${limit} bytes per buffer; pass a smaller maxContext`);
+    }
   }
 
   get position(): number {
