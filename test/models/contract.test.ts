@@ -19,7 +19,7 @@ const FAMILIES = [
 ] as const;
 
 async function prefillAll(model: LanguageModel, state: ModelState, ids: Int32Array): Promise<Float32Array> {
-  let last = new Float32Array(0);
+  let last: Float32Array = new Float32Array(0);
   for (let i = 0; i < ids.length; i += model.prefillChunk) {
     const rec = new Recorder(model.gpu);
     last = (await rec.submitAndRead(model.prefill(rec, state, ids.subarray(i, i + model.prefillChunk)))) as Float32Array;
@@ -28,7 +28,7 @@ async function prefillAll(model: LanguageModel, state: ModelState, ids: Int32Arr
 }
 
 async function decodeEach(model: LanguageModel, state: ModelState, ids: Int32Array): Promise<Float32Array> {
-  let last = new Float32Array(0);
+  let last: Float32Array = new Float32Array(0);
   for (const id of ids) {
     const rec = new Recorder(model.gpu);
     last = (await rec.submitAndRead(model.decode(rec, state, id))) as Float32Array;
