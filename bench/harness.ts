@@ -5,7 +5,22 @@
 import type { Gpu } from '../src/runtime/gpu';
 import { Recorder } from '../src/runtime/recorder';
 
-export interface BenchOptions { quick: boolean }
+export interface BenchOptions {
+  quick: boolean;
+  /** Overrides of a model suite's sizes (--layers, --prompts, --contexts). */
+  layers?: number;
+  prompts?: number[];
+  contexts?: number[];
+  /** Timed runs per figure, the best kept (default 2; 1 on software adapters, where a run is slow). */
+  repeats?: number;
+}
+
+/** Best (smallest) of `n` runs of an async timing. */
+export async function bestOf(n: number, run: () => Promise<number>): Promise<number> {
+  let best = Infinity;
+  for (let i = 0; i < n; i++) best = Math.min(best, await run());
+  return best;
+}
 
 /** One row of a results table. */
 export type Row = Record<string, string | number>;

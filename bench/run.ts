@@ -13,30 +13,40 @@ const suites: Record<string, (gpu: Gpu, opts: BenchOptions) => Promise<void>> = 
   mamba: mambaSuite,
 };
 
-function parseArgs(argv: string[]): { suite: string; quick: boolean } {
+function parseArgs(argv: string[]): { suite: string; opts: BenchOptions } {
   let suite = '';
-  let quick = false;
+  const opts: BenchOptions = { quick: false };
+  const list = (v: string | undefined, flag: string) => {
+    const xs = (v ?? '').split(',').map(Number);
+    if (!xs.length || !xs.every((x) => Number.isInteger(x) && x > 0)) throw new Error(`bench: ${flag} takes positive integers separated by commas, got '${v}'`);
+    return xs;
+  };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
-    if (a === '--quick') quick = true;
+    if (a === '--quick') opts.quick = true;
     else if (a === '--suite') suite = argv[++i] ?? '';
     else if (a.startsWith('--suite=')) suite = a.slice(8);
-    else throw new Error(`bench: unknown argument '${a}' (use --suite ${Object.keys(suites).join('|')} [--quick])`);
+    else if (a === '--layers') opts.layers = list(argv[++i], a)[0];
+    else if (a === '--prompts') opts.prompts = list(argv[++i], a);
+    else if (a === '--contexts') opts.contexts = list(argv[++i], a);
+    else if (a === '--repeats') opts.repeats = list(argv[++i], a)[0];
+    else throw new Error(`bench: unknown argument '${a}' (use --suite ${Object.keys(suites).join('|')} [--quick] [--layers N] [--prompts a,b] [--contexts a,b] [--repeats N])`);
   }
   if (!suites[suite]) throw new Error(`bench: --suite must be one of ${Object.keys(suites).join(', ')}; got '${suite}'`);
-  return { suite, quick };
+  return { suite, opts };
 }
 
 async function main() {
-  const { suite, quick } = parseArgs(process.argv.slice(2));
+  const { suite, opts } = parseArgs(process.argv.slice(2));
   const gpu = await Gpu.create();
   const r = gpu.report;
-  console.log(`## ${suite}${quick ? ' (quick)' : ''}\n`);
+  console.log(`## ${suite}${opts.quick ? ' (quick)' : ''} ${process.argv.slice(2).join(' ')}\n`);
   console.log(`Adapter: ${r.adapter} (${r.backend}${r.software ? ', software: timings are CPU figures, compare ratios only' : ''}); ${r.driverNote}`);
   console.log(`Features: shader-f16 ${r.features.shaderF16}, subgroups ${r.features.subgroups}, timestamp-query ${r.features.timestampQuery}; ${r.precisionReason}`);
   console.log(`Date: ${new Date().toISOString().slice(0, 10)}\n`);
   try {
-    await suites[suite](gpu, { quick });
+    opts.repeats ??= r.software ? 1 : 2;
+    await suites[suite](gpu, opts);
   } finally {
     gpu.destroy();
   }
