@@ -18,7 +18,9 @@ import { bestOf, printTable, type BenchOptions, type Row } from '../harness';
 
 const SMOLLM2_135M = {
   model_type: 'llama', hidden_size: 576, intermediate_size: 1536, num_hidden_layers: 30, num_attention_heads: 9,
-  num_key_value_heads: 3, vocab_size: 49152, max_position_embeddings: 8192, rms_norm_eps: 1e-5, rope_theta: 100000, tie_word_embeddings: true,
+  num_key_value_heads: 3, vocab_size: 49152,
+  max_position_embeddings: 32768, // room to decode past 8192 (the real model has 8192)
+  rms_norm_eps: 1e-5, rope_theta: 100000, tie_word_embeddings: true,
 };
 
 /** Random weights served through the loader, one tensor at a time, like a checkpoint. */
