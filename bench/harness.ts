@@ -46,6 +46,12 @@ export async function timeGpu(gpu: Gpu, record: (rec: Recorder, i: number) => vo
   return times[Math.floor(times.length / 2)];
 }
 
+/** Prints a measured row at once and returns it (a long run keeps what it measured if a later case fails). */
+export function logged(row: Row): Row {
+  console.log(`  ${Object.entries(row).map(([k, v]) => `${k} ${typeof v === 'number' ? fmt(v) : v}`).join(', ')}`);
+  return row;
+}
+
 export function printTable(title: string, rows: Row[]): string {
   if (rows.length === 0) return '';
   const cols = Object.keys(rows[0]);

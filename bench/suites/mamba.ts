@@ -14,7 +14,7 @@ import { MambaModel } from '../../src/models/mamba/model';
 import type { TensorSource } from '../../src/models/loader/weights';
 import { refMambaForward } from '../../src/reference/mamba';
 import { dequantizeQ4, quantizeQ4 } from '../../src/runtime/q4';
-import { bestOf, printTable, type BenchOptions, type Row } from '../harness';
+import { bestOf, logged, printTable, type BenchOptions, type Row } from '../harness';
 
 const MAMBA_130M = {
   model_type: 'mamba', hidden_size: 768, state_size: 16, num_hidden_layers: 24, expand: 2, conv_kernel: 4,
@@ -78,6 +78,7 @@ export async function mambaSuite(gpu: Gpu, opts: BenchOptions): Promise<void> {
   const prompts = opts.prompts ?? (opts.quick ? [128, 512] : [128, 512, 2048, 8192]);
   const contexts = opts.contexts ?? (opts.quick ? [128, 2048] : [128, 2048, 8192, 32768]);
   const chunk = 1024;
+  const steps = opts.quick || opts.repeats === 1 ? 8 : 32;
   const t0 = performance.now();
   const model = new MambaModel(gpu, cfg, await loadMambaWeights(gpu, randomSource(cfg, 1), cfg, 'q4'), { prefillChunk: chunk });
   console.log(`Model: mamba-130m shape${layers ? ` cut to ${cfg.nLayers} layers` : ''}, random 4-bit weights (${(model.info.weightBytes / 2 ** 20).toFixed(1)} MiB), loaded in ${((performance.now() - t0) / 1000).toFixed(1)} s\n`);
@@ -105,15 +106,15 @@ export async function mambaSuite(gpu: Gpu, opts: BenchOptions): Promise<void> {
       };
       if (n === prompts[0]) await run(); // warm-up: pipelines compile on first use
       const secs = await bestOf(opts.repeats ?? 2, run);
-      rows.push({ phase: 'prefill', tokens: n, 'tokens/s': n / secs, ms: secs * 1000, 'state KiB': state.bytes / 1024 });
+      rows.push(logged({ phase: 'prefill', tokens: n, 'tokens/s': n / secs, ms: secs * 1000, 'state KiB': state.bytes / 1024 }));
     }
     const perToken: number[] = [];
     for (const ctx of contexts) {
-      // The state really holds ctx - 1 tokens: the recurrence has no shortcut,
-      // and its size (and the step's cost) must not depend on ctx.
-      state.reset();
-      await feed(ctx - 1, false);
-      const steps = opts.quick ? 8 : 32;
+      // The state really holds about ctx tokens: the recurrence has no shortcut,
+      // and its size (and the step's cost) must not depend on ctx. Contexts
+      // grow, so each one feeds only the tokens past the previous one.
+      if (state.position > ctx - 1) state.reset();
+      if (ctx - 1 > state.position) await feed(ctx - 1 - state.position, false);
       const time = async () => {
         let tok = 1;
         const start = performance.now();
@@ -127,7 +128,7 @@ export async function mambaSuite(gpu: Gpu, opts: BenchOptions): Promise<void> {
       if (ctx === contexts[0]) await time();
       const secs = await bestOf(opts.repeats ?? 2, time);
       perToken.push(secs);
-      rows.push({ phase: 'decode', tokens: ctx, 'tokens/s': 1 / secs, ms: secs * 1000, 'state KiB': state.bytes / 1024 });
+      rows.push(logged({ phase: 'decode', tokens: ctx, 'tokens/s': 1 / secs, ms: secs * 1000, 'state KiB': state.bytes / 1024 }));
     }
     printTable(`mamba, ${cfg.nLayers} layers, 4-bit (tokens = prompt length for prefill, context for decode)`, rows);
     console.log(`Decode time per token at context ${contexts[contexts.length - 1]} vs ${contexts[0]}: ${(perToken[perToken.length - 1] / perToken[0]).toFixed(2)}× (flat is 1).`);
