@@ -69,3 +69,15 @@ function fmt(v: number): string {
 }
 
 export const GB = 1e9;
+
+/**
+ * Stops a suite whose model disagrees with the float64 reference: max |got - want|
+ * within 1e-4 of max |want| (the scale of the logits), as the model tests check.
+ */
+export function verifyLogits(name: string, got: ArrayLike<number>, want: ArrayLike<number>): void {
+  let scale = 0;
+  for (let i = 0; i < want.length; i++) scale = Math.max(scale, Math.abs(want[i]));
+  for (let i = 0; i < want.length; i++) {
+    if (!(Math.abs(got[i] - want[i]) <= 1e-4 * scale)) throw new Error(`bench verify ${name}: logit ${i} is ${got[i]}, reference ${want[i]}`);
+  }
+}

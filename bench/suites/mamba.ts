@@ -14,7 +14,7 @@ import { MambaModel } from '../../src/models/mamba/model';
 import type { TensorSource } from '../../src/models/loader/weights';
 import { refMambaForward } from '../../src/reference/mamba';
 import { dequantizeQ4, quantizeQ4 } from '../../src/runtime/q4';
-import { bestOf, logged, printTable, type BenchOptions, type Row } from '../harness';
+import { bestOf, logged, printTable, verifyLogits, type BenchOptions, type Row } from '../harness';
 
 const MAMBA_130M = {
   model_type: 'mamba', hidden_size: 768, state_size: 16, num_hidden_layers: 24, expand: 2, conv_kernel: 4,
@@ -60,11 +60,7 @@ async function verifyTiny(gpu: Gpu): Promise<void> {
       ? dequantizeQ4(quantizeQ4(src.dense!.get(n)!, shapes.get(n)![0], shapes.get(n)![1]))
       : src.dense!.get(n)!);
     const want = refMambaForward(cfg, w, ids).subarray(36 * 300);
-    let scale = 0;
-    for (const v of want) scale = Math.max(scale, Math.abs(v));
-    for (let i = 0; i < 300; i++) {
-      if (!(Math.abs(got[i] - want[i]) <= 1e-4 * scale)) throw new Error(`bench verify mamba: logit ${i} is ${got[i]}, reference ${want[i]}`);
-    }
+    verifyLogits('mamba', got, want);
   } finally {
     state.dispose();
     model.dispose();

@@ -14,7 +14,7 @@ import { TransformerModel } from '../../src/models/transformer/model';
 import type { TensorSource } from '../../src/models/loader/weights';
 import { refForward } from '../../src/reference/transformer';
 import { dequantizeQ4, quantizeQ4 } from '../../src/runtime/q4';
-import { bestOf, logged, printTable, type BenchOptions, type Row } from '../harness';
+import { bestOf, logged, printTable, verifyLogits, type BenchOptions, type Row } from '../harness';
 
 const SMOLLM2_135M = {
   model_type: 'llama', hidden_size: 576, intermediate_size: 1536, num_hidden_layers: 30, num_attention_heads: 9,
@@ -56,9 +56,7 @@ async function verifyTiny(gpu: Gpu): Promise<void> {
     const shapes = transformerTensorShapes(cfg);
     const w = (n: string) => (shapes.get(n)!.length === 2 ? dequantizeQ4(quantizeQ4(src.dense!.get(n)!, shapes.get(n)![0], shapes.get(n)![1])) : src.dense!.get(n)!);
     const want = refForward(cfg, w, ids).subarray(8 * 300);
-    for (let i = 0; i < 300; i++) {
-      if (!(Math.abs(got[i] - want[i]) <= 1e-4 + 1e-3 * Math.abs(want[i]))) throw new Error(`bench verify transformer: logit ${i} is ${got[i]}, reference ${want[i]}`);
-    }
+    verifyLogits('transformer', got, want);
   } finally {
     state.dispose();
     model.dispose();

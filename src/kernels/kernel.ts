@@ -7,7 +7,6 @@
 // (`rmsnorm_f32_WG256`), so they cannot drift from the code. Sizes that
 // change per call never enter the key: they go in the uniform Params.
 
-import type { Gpu } from '../runtime/gpu';
 import type { Binding, Recorder } from '../runtime/recorder';
 
 export type ElementType = 'f32' | 'f16';
@@ -44,15 +43,12 @@ export function defineKernel(def: KernelDef): Kernel {
     dispatch(rec, v, bindings, params, groups) {
       const type = v.type ?? 'f32';
       if (type === 'f16' && !rec.gpu.report.features.shaderF16) throw new Error(`${def.name}: f16 needs the shader-f16 feature, which this adapter lacks`);
-      const pipeline = pipelineFor(rec.gpu, key(type, v.overrides), `${def.name}_${type}`, code(type), v.overrides ?? {});
+      const pipeline = rec.gpu.pipeline(key(type, v.overrides), `${def.name}_${type}`, code(type), { ...v.overrides });
       rec.dispatch(def.name, pipeline, bindings, params, groups);
     },
   };
 }
 
-function pipelineFor(gpu: Gpu, key: string, moduleKey: string, code: string, constants: Overrides): GPUComputePipeline {
-  return gpu.pipeline(key, moduleKey, code, { ...constants });
-}
 
 /**
  * Splits a count of workgroups over x and y when it exceeds the per-dimension

@@ -2,6 +2,7 @@
 // the architecture is read from config.json, never guessed from shapes.
 
 import type { Gpu } from '../runtime/gpu';
+import type { Tensor } from '../runtime/tensor';
 import type { LanguageModel } from './model';
 import type { LoadProgress, TensorSource, WeightMode } from './loader/weights';
 import { parseTransformerConfig } from './transformer/config';
@@ -41,12 +42,7 @@ const transformer: FamilyEntry = {
     }
     TransformerState.checkFits(gpu, cfg, maxContext); // before any weight is read
     const weights = await loadTransformerWeights(gpu, src, cfg, opts.weights, opts.onProgress);
-    try {
-      return new TransformerModel(gpu, cfg, weights, { maxContext, prefillChunk: opts.prefillChunk });
-    } catch (e) {
-      for (const t of weights.all) t.dispose();
-      throw e;
-    }
+    return buildOrFree(weights.all, () => new TransformerModel(gpu, cfg, weights, { maxContext, prefillChunk: opts.prefillChunk }));
   },
 };
 
@@ -59,14 +55,19 @@ const mamba: FamilyEntry = {
     const cfg = parseMambaConfig(raw);
     // maxContext does not apply: the state is the same size at any length.
     const weights = await loadMambaWeights(gpu, src, cfg, opts.weights, opts.onProgress);
-    try {
-      return new MambaModel(gpu, cfg, weights, { prefillChunk: opts.prefillChunk });
-    } catch (e) {
-      for (const t of weights.all) t.dispose();
-      throw e;
-    }
+    return buildOrFree(weights.all, () => new MambaModel(gpu, cfg, weights, { prefillChunk: opts.prefillChunk }));
   },
 };
+
+/** Builds a model from loaded weights; if that throws, the weights are freed. */
+function buildOrFree(weights: readonly Tensor[], build: () => LanguageModel): LanguageModel {
+  try {
+    return build();
+  } catch (e) {
+    for (const t of weights) t.dispose();
+    throw e;
+  }
+}
 
 const FAMILIES: Record<string, FamilyEntry> = {
   llama: transformer,

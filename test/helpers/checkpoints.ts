@@ -36,6 +36,17 @@ export interface TinyTransformerOptions {
 
 const enc = new TextEncoder();
 
+/** The files of a checkpoint folder: config.json, the weights as safetensors, the fixture tokenizer. */
+function checkpointFiles(raw: Record<string, unknown>, weights: Map<string, Float32Array>, shapes: Map<string, number[]>, dtype: 'F32' | 'F16' | 'BF16'): Record<string, Uint8Array> {
+  const tok = byteLevelTokenizer();
+  return {
+    'config.json': enc.encode(JSON.stringify(raw, null, 2)),
+    'model.safetensors': writeSafetensors(Object.fromEntries([...weights].map(([name, data]) => [name, { dtype, shape: shapes.get(name)!, data }])), { format: 'pt' }),
+    'tokenizer.json': enc.encode(JSON.stringify(tok.tokenizerJson)),
+    'tokenizer_config.json': enc.encode(JSON.stringify(tok.tokenizerConfig)),
+  };
+}
+
 /** A tiny Llama-family checkpoint (GQA 4 heads over 2 KV heads by default). */
 export function tinyTransformer(o: TinyTransformerOptions = {}): Checkpoint {
   const tok = byteLevelTokenizer();
@@ -75,17 +86,7 @@ export function tinyTransformer(o: TinyTransformerOptions = {}): Checkpoint {
   const dtype = o.dtype ?? 'F32';
   // The reference sees what the file holds: values rounded to the stored dtype.
   if (dtype !== 'F32') for (const w of weights.values()) w.forEach((v, i) => (w[i] = dtype === 'BF16' ? roundBf16(v) : roundF16(v)));
-  const st = writeSafetensors(Object.fromEntries([...weights].map(([name, data]) => [name, { dtype, shape: transformerTensorShapes(config).get(name)!, data }])), { format: 'pt' });
-  return {
-    config,
-    weights,
-    files: {
-      'config.json': enc.encode(JSON.stringify(raw, null, 2)),
-      'model.safetensors': st,
-      'tokenizer.json': enc.encode(JSON.stringify(tok.tokenizerJson)),
-      'tokenizer_config.json': enc.encode(JSON.stringify(tok.tokenizerConfig)),
-    },
-  };
+  return { config, weights, files: checkpointFiles(raw, weights, transformerTensorShapes(config), dtype) };
 }
 
 export interface MambaCheckpoint {
@@ -140,15 +141,5 @@ export function tinyMamba(o: TinyMambaOptions = {}): MambaCheckpoint {
     else w = randn(seed++, n, name.includes('embed') || name.startsWith('lm_head') ? 1 : name.endsWith('.bias') ? 0.1 : 1 / Math.sqrt(shape[shape.length - 1]));
     weights.set(name, w);
   }
-  const st = writeSafetensors(Object.fromEntries([...weights].map(([name, data]) => [name, { dtype: 'F32' as const, shape: mambaTensorShapes(config).get(name)!, data }])), { format: 'pt' });
-  return {
-    config,
-    weights,
-    files: {
-      'config.json': enc.encode(JSON.stringify(raw, null, 2)),
-      'model.safetensors': st,
-      'tokenizer.json': enc.encode(JSON.stringify(tok.tokenizerJson)),
-      'tokenizer_config.json': enc.encode(JSON.stringify(tok.tokenizerConfig)),
-    },
-  };
+  return { config, weights, files: checkpointFiles(raw, weights, mambaTensorShapes(config), 'F32') };
 }
