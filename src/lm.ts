@@ -8,6 +8,7 @@ import { Recorder } from './runtime/recorder';
 import type { Tensor } from './runtime/tensor';
 import { Tokenizer, type ChatMessage } from './runtime/tokenizer';
 import { argmax } from './kernels/argmax';
+import { countNonfinite } from './kernels/count_nonfinite';
 import { sample } from './kernels/sample';
 import type { LanguageModel, ModelInfo, ModelState } from './models/model';
 import { familyFor } from './models/registry';
@@ -121,11 +122,11 @@ export class LM {
   private lastStats: GenerationStats | null = null;
   private busy = false;
   private cursor: Cursor = { token: null, step: 0, seed: 0 };
-  private readonly tokenOut: Tensor;
+  private readonly tokenOut: Tensor; // (chosen token, count of non-finite logits)
 
   constructor(readonly model: LanguageModel, readonly tokenizer: Tokenizer | null) {
     this.state = model.createState();
-    this.tokenOut = model.gpu.empty([1], 'u32', 'lm.token', 'activations');
+    this.tokenOut = model.gpu.empty([2], 'u32', 'lm.token', 'activations');
   }
 
   get info(): ModelInfo {
@@ -312,13 +313,21 @@ export class LM {
     return this.model.prefillChunk;
   }
 
-  /** Records token selection after the forward pass and reads back the 4-byte id. */
+  /**
+   * Records token selection after the forward pass and reads back 8 bytes: the
+   * token id and the count of non-finite logits, which makes an overflowed
+   * forward pass an Error rather than a token chosen among NaNs.
+   */
   private async pick(rec: Recorder, logits: Tensor, opts: GenerateOptions, seed: number, step: number): Promise<number> {
     const temperature = opts.temperature ?? 0;
-    if (temperature === 0) argmax(rec, logits, this.tokenOut);
-    else sample(rec, logits, this.tokenOut, { temperature, topK: opts.topK ?? 0, topP: opts.topP ?? 1, seed, step });
-    const token = (await rec.submitAndRead(this.tokenOut))[0];
-    if (token >= this.info.vocabSize) throw new Error(`generate: no token could be chosen at step ${step}: every logit is NaN or -infinity`);
+    if (temperature === 0) argmax(rec, logits, this.tokenOut, undefined, 0);
+    else sample(rec, logits, this.tokenOut, { temperature, topK: opts.topK ?? 0, topP: opts.topP ?? 1, seed, step }, undefined, 0);
+    countNonfinite(rec, logits, this.tokenOut, undefined, 1);
+    const [token, nonfinite] = await rec.submitAndRead(this.tokenOut);
+    if (nonfinite > 0) {
+      throw new Error(`generate: the forward pass produced ${nonfinite} non-finite logits (NaN or infinity) at step ${step}; weights or activations overflow float32, so no token was chosen`);
+    }
+    if (token >= this.info.vocabSize) throw new Error(`generate: no token could be chosen at step ${step}`);
     return token;
   }
 

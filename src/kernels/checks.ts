@@ -2,7 +2,8 @@
 // or dtype becomes an Error that names the op, the argument and the shapes,
 // before anything reaches WebGPU.
 
-import { fmtShape, type DType, type Tensor } from '../runtime/tensor';
+import { DTYPE_BYTES, fmtShape, type DType, type Tensor } from '../runtime/tensor';
+import type { Binding, Recorder } from '../runtime/recorder';
 import type { ElementType } from './kernel';
 
 /** The element type of an activation tensor (f32 or f16); anything else is an error. */
@@ -69,4 +70,40 @@ export function expectCaches(op: string, q: Tensor, H: number, Dh: number, kCach
   expectShape(op, 'kCache', kCache, [maxT, Hkv, Dh], q.dtype);
   expectShape(op, 'vCache', vCache, [maxT, Hkv, Dh], q.dtype);
   return { maxT, Hkv };
+}
+
+/**
+ * Validates logits (rows, V) or (V) and a row (default the last), and binds
+ * just that row: from the binding-aligned byte at or before it, so a decode
+ * step binds V values however many rows the tensor has; `base` is the row's
+ * first element within the binding.
+ */
+export function logitsRow(op: string, rec: Recorder, logits: Tensor, row?: number): { type: 'f32' | 'f16'; dim: number; binding: Binding; base: number } {
+  const type = expectActivation(op, 'logits', logits);
+  if (logits.shape.length < 1 || logits.shape.length > 2) {
+    throw new Error(`${op}: logits '${logits.label}' has shape ${fmtShape(logits.shape)}, expected (V) or (rows, V)`);
+  }
+  const dim = logits.shape[logits.shape.length - 1];
+  const rows = logits.shape.length === 2 ? logits.shape[0] : 1;
+  const r = row ?? rows - 1;
+  if (!Number.isInteger(r) || r < 0 || r >= rows) {
+    throw new Error(`${op}: row ${r} is out of range for logits '${logits.label}' ${fmtShape(logits.shape)} (${rows} rows)`);
+  }
+  const bytes = DTYPE_BYTES[type];
+  const align = rec.gpu.device.limits.minStorageBufferOffsetAlignment;
+  const start = logits.offset + r * dim * bytes; // byte of the row in the buffer
+  const aligned = Math.floor(start / align) * align;
+  const binding = { tensor: logits, offset: aligned - logits.offset, size: start - aligned + dim * bytes };
+  return { type, dim, binding, base: (start - aligned) / bytes };
+}
+
+/** out must be a (n) u32 tensor and outIndex one of its elements. */
+export function expectTokenOut(op: string, out: Tensor, outIndex: number): void {
+  out.assertAlive(op);
+  if (out.dtype !== 'u32' || out.shape.length !== 1) {
+    throw new Error(`${op}: out '${out.label}' ${fmtShape(out.shape)} ${out.dtype} must be a (n) u32 tensor`);
+  }
+  if (!Number.isInteger(outIndex) || outIndex < 0 || outIndex >= out.shape[0]) {
+    throw new Error(`${op}: outIndex ${outIndex} is out of range for out '${out.label}' ${fmtShape(out.shape)}`);
+  }
 }

@@ -3,7 +3,7 @@ import { lib } from './lib';
 import source from './sample.wgsl?raw';
 import { Params, type Recorder } from '../runtime/recorder';
 import type { Tensor } from '../runtime/tensor';
-import { expectTokenOut, logitsRow } from './argmax';
+import { expectTokenOut, logitsRow } from './checks';
 
 const kernel = defineKernel({ name: 'sample', source, libs: [lib.random] });
 

@@ -27,6 +27,13 @@ export function argmaxRef(logits: Vec): number {
   return best;
 }
 
+/** How many values are NaN or ±infinity (what generate() refuses to pick a token from). */
+export function countNonfiniteRef(logits: Vec): number {
+  let n = 0;
+  for (let i = 0; i < logits.length; i++) if (!Number.isFinite(logits[i])) n++;
+  return n;
+}
+
 /**
  * PCG hash: one step of PCG's LCG and its RXS-M-XS output permutation, a
  * bijection of u32 (Jarzynski & Olano, "Hash Functions for GPU Rendering",

@@ -5,7 +5,9 @@ import { expect, it } from 'vitest';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadModel, type LM } from '../../src/lm';
+import { LM, loadModel, type GenerateOptions } from '../../src/lm';
+import type { Recorder } from '../../src/runtime/recorder';
+import type { ModelState } from '../../src/models/model';
 import { refForward } from '../../src/reference/transformer';
 import { describeGpu, useGpu } from '../helpers/gpu';
 import { tinyTransformer } from '../helpers/checkpoints';
@@ -105,6 +107,49 @@ describeGpu('loading a transformer checkpoint', () => {
       expect(lm.stats()!.generatedTokens).toBeGreaterThan(0);
     } finally {
       lm.dispose();
+    }
+  });
+
+  it('non-finite logits (NaN, infinity) are an Error from generate, never a token; the model then generates as before', async () => {
+    const lm = await loadModel(ck.files, { weights: 'q4', device: gpu(), maxContext: 128 });
+    const g = lm.model.gpu;
+    const inner = lm.model;
+    const poison = { value: g.upload(Float32Array.of(NaN), [1], { label: 'poison' }), step: -1 };
+    let steps = 0;
+    // The same model, except that decode step `poison.step` leaves one bad logit (entry 3), as an overflow would.
+    const model = new Proxy(inner, {
+      get(target, prop) {
+        if (prop === 'decode') {
+          return (rec: Recorder, state: ModelState, token: number) => {
+            const logits = target.decode(rec, state, token);
+            if (steps++ === poison.step) rec.copy(poison.value, logits.view([1], 3));
+            return logits;
+          };
+        }
+        const v = Reflect.get(target, prop, target);
+        return typeof v === 'function' ? v.bind(target) : v;
+      },
+    });
+    const poisoned = new LM(model, lm.tokenizer);
+    const run = async (opts: GenerateOptions) => {
+      const out: string[] = [];
+      for await (const p of poisoned.generate('the cat', { maxNewTokens: 6, ...opts })) out.push(p);
+      return out.join('');
+    };
+    try {
+      const clean = await run({});
+      // Greedy would take the NaN (torch's argmax order), sampling would skip it: both must refuse instead.
+      for (const [bad, opts] of [[NaN, {}], [Infinity, { temperature: 1, seed: 3 }], [-Infinity, {}]] as const) {
+        g.write(poison.value, Float32Array.of(bad));
+        poison.step = steps + 2;
+        await expect(run(opts)).rejects.toThrow(/generate: the forward pass produced 1 non-finite logits \(NaN or infinity\) at step 3; weights or activations overflow float32, so no token was chosen/);
+      }
+      poison.step = -1;
+      expect(await run({})).toBe(clean);
+    } finally {
+      poisoned.dispose();
+      lm.dispose();
+      poison.value.dispose();
     }
   });
 
