@@ -13,6 +13,8 @@ export interface BenchOptions {
   contexts?: number[];
   /** Timed runs per figure, the best kept (default 2; 1 on software adapters, where a run is slow). */
   repeats?: number;
+  /** Kernel suite: also time the matvec at a range of tunings (--sweep). */
+  sweep?: boolean;
 }
 
 /** Best (smallest) of `n` runs of an async timing. */

@@ -1,4 +1,4 @@
-// npm run bench -- --suite <name> [--quick]
+// npm run bench -- --suite <name> [--quick] [--sweep]
 // Prints Markdown tables (adapter first) to paste into bench/RESULTS.md.
 
 import { Gpu } from '../src/runtime/gpu';
@@ -24,13 +24,14 @@ function parseArgs(argv: string[]): { suite: string; opts: BenchOptions } {
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--quick') opts.quick = true;
+    else if (a === '--sweep') opts.sweep = true;
     else if (a === '--suite') suite = argv[++i] ?? '';
     else if (a.startsWith('--suite=')) suite = a.slice(8);
     else if (a === '--layers') opts.layers = list(argv[++i], a)[0];
     else if (a === '--prompts') opts.prompts = list(argv[++i], a);
     else if (a === '--contexts') opts.contexts = list(argv[++i], a);
     else if (a === '--repeats') opts.repeats = list(argv[++i], a)[0];
-    else throw new Error(`bench: unknown argument '${a}' (use --suite ${Object.keys(suites).join('|')} [--quick] [--layers N] [--prompts a,b] [--contexts a,b] [--repeats N])`);
+    else throw new Error(`bench: unknown argument '${a}' (use --suite ${Object.keys(suites).join('|')} [--quick] [--sweep] [--layers N] [--prompts a,b] [--contexts a,b] [--repeats N])`);
   }
   if (!suites[suite]) throw new Error(`bench: --suite must be one of ${Object.keys(suites).join(', ')}; got '${suite}'`);
   return { suite, opts };
