@@ -17,7 +17,8 @@ const ROWS_PER_TEAM = 4;
  * Defaults per kind of adapter (the variant is in the pipeline key, so both can coexist).
  * gpu: 8 lanes per team read 128 consecutive bytes of each of its 4 rows per
  *   step; 32 rows per workgroup spread a 1536-row layer over 48 workgroups.
- *   Chosen by reasoning: no GPU was at hand to time it.
+ *   Chosen by reasoning: no GPU was at hand to time it; `npm run bench --
+ *   --suite kernels --sweep` times the alternatives on the adapter at hand.
  * software (SwiftShader, 2 CPU cores): a thread per 4 rows, no barrier.
  *   Weight bandwidth / copy bandwidth of the same bytes, G 32, best of 3-4
  *   rounds (the two cores are shared, so figures move by ~10%):
