@@ -1,6 +1,6 @@
 // Runs in headless Chromium: the library as a browser app would use it.
 // WebGPU from navigator.gpu, one kernel, and a whole model loaded from an
-// in-memory file map (the shape a File picker gives), then generation.
+// in-memory file map (the shape a File picker gives) and from a URL, then generation.
 // Results go to window.__result for the Node side to check.
 
 import { Gpu, loadModel } from '../../../src/index';
@@ -29,11 +29,15 @@ async function run() {
   const files = Object.fromEntries(Object.entries(ck.files).map(([name, bytes]) => [name, new Blob([bytes as Uint8Array<ArrayBuffer>])]));
   const lm = await loadModel(files, { weights: 'f32', device: gpu, maxContext: 64 });
   const logits = Array.from(await lm.logits([3, 60, 101, 7]));
+  // The same checkpoint from this page's server, as from a static host or the hub.
+  const remote = await loadModel(new URL('model/', location.href).href, { weights: 'f32', device: gpu, maxContext: 64 });
+  const urlLogits = Array.from(await remote.logits([3, 60, 101, 7]));
+  remote.dispose();
   let text = '';
   for await (const piece of lm.generate('the cat', { maxNewTokens: 6, seed: 3, temperature: 0.9 })) text += piece;
   const memoryBefore = gpu.ledger.report().total;
   lm.dispose();
-  return { report: gpu.report, x: Array.from(x), w: Array.from(w), norm, logits, text, memoryBefore, memoryAfter: gpu.ledger.report().total };
+  return { report: gpu.report, x: Array.from(x), w: Array.from(w), norm, logits, urlLogits, text, memoryBefore, memoryAfter: gpu.ledger.report().total };
 }
 
 run().then(
