@@ -107,3 +107,36 @@ export function expectTokenOut(op: string, out: Tensor, outIndex: number): void 
     throw new Error(`${op}: outIndex ${outIndex} is out of range for out '${out.label}' ${fmtShape(out.shape)}`);
   }
 }
+
+/** Where a table that is one row part of a vocabulary sits: rows [first, first + rows) of `total`. */
+export interface VocabPart { first: number; total: number }
+
+/** The part a (rows, D) table covers, by default the whole vocabulary; one that does not fit is an error. */
+export function expectPart(op: string, table: Tensor, part?: VocabPart): VocabPart {
+  const rows = table.shape[0];
+  const { first, total } = part ?? { first: 0, total: rows };
+  if (!(Number.isInteger(first) && Number.isInteger(total) && first >= 0 && first + rows <= total && total < 2 ** 31)) {
+    throw new Error(`${op}: table '${table.label}' ${fmtShape(table.shape)} cannot be rows [${first}, ${first + rows}) of a ${total}-row vocabulary`);
+  }
+  return { first, total };
+}
+
+/**
+ * A matmul output: y (T, N) exactly, or, when yColumn is given, columns
+ * [yColumn, yColumn + N) of a wider y (T, ldy) (one row part of the LM head
+ * writing its slice of the logits). The binding starts at the first column,
+ * so it must fall on the device's binding alignment (256 bytes: yColumn a
+ * multiple of 64 for f32).
+ */
+export function outputColumns(op: string, y: Tensor, T: number, N: number, dtype: DType, yColumn?: number): { binding: Binding; ldy: number } {
+  y.assertAlive(op);
+  if (y.dtype !== dtype) throw new Error(`${op}: y '${y.label}' ${fmtShape(y.shape)} must be ${dtype}, got ${y.dtype}`);
+  const col = yColumn ?? 0;
+  const ldy = yColumn === undefined ? N : y.shape[1];
+  if (y.shape.length !== 2 || y.shape[0] !== T || y.shape[1] !== ldy || !(Number.isInteger(col) && col >= 0 && col + N <= ldy)) {
+    const want = yColumn === undefined ? `(${T}, ${N})` : `(${T}, >= ${col + N}) for columns [${col}, ${col + N})`;
+    throw new Error(`${op}: y '${y.label}' has shape ${fmtShape(y.shape)}, expected ${want}`);
+  }
+  const bytes = DTYPE_BYTES[dtype as Exclude<DType, 'q4'>];
+  return { binding: { tensor: y, offset: col * bytes, size: ((T - 1) * ldy + N) * bytes }, ldy };
+}

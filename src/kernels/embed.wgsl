@@ -1,12 +1,15 @@
 // embed: out[t, :] = table[ids[t], :], or a row of NaN when ids[t] is not in [0, V).
 // A bad id must not pass for a plausible row: NaN poisons everything after it.
-// table: (V, D) f32; ids: (T) i32 or u32, read as u32 (a negative i32 becomes
-// >= 2^31 >= V, so one comparison catches both ends); out: (T, D).
+// The table may be one row part of a larger one (a vocabulary split to fit a
+// binding): it holds rows [first, first + vocab) of `total`; a part writes the
+// tokens whose rows it holds, and the last part also the NaN rows.
+// table: (vocab, D) f32; ids: (T) i32 or u32, read as u32 (a negative i32
+// becomes >= 2^31 >= total, so one comparison catches both ends); out: (T, D).
 // One invocation per output element.
 // Needs: common.wgsl
 
 // nan: a quiet NaN from the host, because WGSL cannot write one as a constant.
-struct Params { tokens: u32, dim: u32, vocab: u32, nan: f32 }
+struct Params { tokens: u32, dim: u32, vocab: u32, first: u32, total: u32, nan: f32 }
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> table: array<f32>;
@@ -21,10 +24,10 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
   if (i >= p.tokens * p.dim) { return; }
   let t = i / p.dim;
   let k = i % p.dim;
-  let id = ids[t];
-  if (id < p.vocab) {
-    out[i] = T(table[id * p.dim + k]);
-  } else {
+  let row = ids[t] - p.first; // wraps above vocab for ids below first
+  if (row < p.vocab) {
+    out[i] = T(table[row * p.dim + k]);
+  } else if (ids[t] >= p.total && p.first + p.vocab == p.total) {
     out[i] = T(p.nan);
   }
 }

@@ -1,5 +1,6 @@
 // embed_q4: out[t, :] = dequantized row ids[t] of a 4-bit table, or a row of
-// NaN when ids[t] is not in [0, V) (see embed.wgsl for why NaN and why u32).
+// NaN when ids[t] is not in [0, V) (see embed.wgsl for why NaN and why u32,
+// and for tables that are one row part [first, first + vocab) of `total`).
 // Format (src/runtime/q4.ts): value k of row n is m + q * d, with q the 4-bit
 // code at bits 4(k%8) of word n*D/8 + k/8 and (d, m) = unpack2x16float of the
 // scale word of group k/G.
@@ -9,7 +10,7 @@
 // multiple of 8).
 // Needs: common.wgsl
 
-struct Params { tokens: u32, dim: u32, vocab: u32, group: u32, nan: f32 }
+struct Params { tokens: u32, dim: u32, vocab: u32, first: u32, total: u32, group: u32, nan: f32 }
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> codes: array<u32>;
@@ -26,10 +27,12 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
   if (i >= p.tokens * words) { return; }
   let t = i / words;
   let w = i % words;
-  let id = ids[t];
+  let id = ids[t] - p.first; // wraps above vocab for ids below first
   let o = t * p.dim + w * 8u;
   if (id >= p.vocab) {
-    for (var j = 0u; j < 8u; j++) { out[o + j] = T(p.nan); }
+    if (ids[t] >= p.total && p.first + p.vocab == p.total) {
+      for (var j = 0u; j < 8u; j++) { out[o + j] = T(p.nan); }
+    }
     return;
   }
   let groups = (p.dim + p.group - 1u) / p.group;

@@ -6,13 +6,13 @@
 // loaded with consecutive threads on consecutive k (coalesced rows). Any K:
 // elements beyond T, N or K are staged as 0 and never written.
 //
-// p: tokens = T, N rows, K
+// p: tokens = T, N rows, K, ldy = row stride of y
 // x: (T, K)
 // w: (N, K) f32
-// y: (T, N)
+// y: (T, ldy): columns 0 .. N of each row, ldy >= N (a slice of wider logits)
 // Needs: nothing
 
-struct Params { tokens: u32, N: u32, K: u32 }
+struct Params { tokens: u32, N: u32, K: u32, ldy: u32 }
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> x: array<T>;
@@ -63,7 +63,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(local_invocation_
     let t = t0 + lid.y * 4u + i;
     for (var j = 0u; j < 4u; j++) {
       let n = n0 + lid.x * 4u + j;
-      if (t < p.tokens && n < p.N) { y[t * p.N + n] = T(acc[i][j]); }
+      if (t < p.tokens && n < p.N) { y[t * p.ldy + n] = T(acc[i][j]); }
     }
   }
 }

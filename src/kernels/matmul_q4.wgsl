@@ -7,14 +7,14 @@
 // The dequantization is paid once per 64 tokens. Out-of-range tokens, rows
 // and the k beyond K (K % 32 != 0) are staged as 0 and never written.
 //
-// p: tokens = T, N rows, kw = K / 8 code words per row, gpr = ceil(K / G) groups per row
+// p: tokens = T, N rows, kw = K / 8 code words per row, gpr = ceil(K / G) groups per row, ldy = row stride of y
 // x: (T, K) as vec4<T> (K is a multiple of 8)
 // codes:  (N, kw) u32, the packed codes
 // scales: (N, gpr) u32, pack2x16float(d, m)
-// y: (T, N)
+// y: (T, ldy): columns 0 .. N of each row, ldy >= N (a slice of wider logits)
 // Needs: nothing
 
-struct Params { tokens: u32, N: u32, kw: u32, gpr: u32 }
+struct Params { tokens: u32, N: u32, kw: u32, gpr: u32, ldy: u32 }
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> x: array<vec4<T>>;
@@ -81,7 +81,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(local_invocation_
     let t = t0 + lid.y * 4u + i;
     for (var j = 0u; j < 4u; j++) {
       let n = n0 + lid.x * 4u + j;
-      if (t < p.tokens && n < p.N) { y[t * p.N + n] = T(acc[i][j]); }
+      if (t < p.tokens && n < p.N) { y[t * p.ldy + n] = T(acc[i][j]); }
     }
   }
 }

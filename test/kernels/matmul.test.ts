@@ -41,6 +41,26 @@ describeGpu('matmul', () => {
     [tx, tw, ty].forEach((t) => t.dispose());
   });
 
+  it('writes columns [yColumn, yColumn + N) of a wider y, and nothing else', async () => {
+    const g = gpu();
+    const [T, N, K, col, W] = [3, 70, 40, 64, 200];
+    const w = randn(71, N * K);
+    const x = randn(72, T * K);
+    const tw = g.upload(w, [N, K], { label: 'w' });
+    const tx = g.upload(x, [T, K], { label: 'x' });
+    const ty = poisoned(g, [T, W], 'y');
+    const rec = new Recorder(g);
+    matmul(rec, tx, tw, ty, col);
+    const got = await rec.submitAndRead(ty);
+    const want = linear(x, w, T, K, N);
+    for (let t = 0; t < T; t++) {
+      const row = got.subarray(t * W, (t + 1) * W);
+      expectClose(row.subarray(col, col + N), want.subarray(t * N, (t + 1) * N), tolerance(K, x, w), `token ${t}`);
+      expect([...row.subarray(0, col), ...row.subarray(col + N)].every(Number.isNaN), `token ${t}: other columns stay unwritten`).toBe(true);
+    }
+    [tw, tx, ty].forEach((t) => t.dispose());
+  });
+
   it('rejects a q4 or non-f32 weight, a K mismatch, a wrong y and a disposed weight, naming them', async () => {
     const g = gpu();
     const [T, N, K] = [2, 6, 16];

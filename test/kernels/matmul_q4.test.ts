@@ -43,6 +43,34 @@ describeGpu('matmul_q4', () => {
     [tw, tx, ty].forEach((t) => t.dispose());
   });
 
+  it('row parts write their columns of wider logits (yColumn), and nothing else', async () => {
+    const g = gpu();
+    // Rows [0, 128) and [128, 300) of one weight, as the LM head splits a vocabulary; y has 20 spare columns.
+    const [T, K, V, cut, W] = [5, 96, 300, 128, 320];
+    const q0 = quantizeQ4(randn(81, cut * K, 0.05), cut, K, 32);
+    const q1 = quantizeQ4(randn(82, (V - cut) * K, 0.05), V - cut, K, 32);
+    const x = randn(83, T * K);
+    const parts = [g.uploadQ4(q0, 'w.part0'), g.uploadQ4(q1, 'w.part1')];
+    const tx = g.upload(x, [T, K], { label: 'x' });
+    const ty = poisoned(g, [T, W], 'logits');
+    const rec = new Recorder(g);
+    matmulQ4(rec, tx, parts[0], ty, 0);
+    matmulQ4(rec, tx, parts[1], ty, cut);
+    const got = await rec.submitAndRead(ty);
+    const want = [linear(x, dequantizeQ4(q0), T, K, cut), linear(x, dequantizeQ4(q1), T, K, V - cut)];
+    for (let t = 0; t < T; t++) {
+      const row = got.subarray(t * W, (t + 1) * W);
+      expectClose(row.subarray(0, cut), want[0].subarray(t * cut, (t + 1) * cut), tolerance(K, x, dequantizeQ4(q0)), `token ${t}, part 0`);
+      expectClose(row.subarray(cut, V), want[1].subarray(t * (V - cut), (t + 1) * (V - cut)), tolerance(K, x, dequantizeQ4(q1)), `token ${t}, part 1`);
+      expect(Array.from(row.subarray(V)).every(Number.isNaN), `token ${t}: columns past the parts stay unwritten`).toBe(true);
+    }
+    // A column off the 256-byte binding grid, or past y's width, is refused.
+    const rec2 = new Recorder(g);
+    expect(() => matmulQ4(rec2, tx, parts[1], ty, 100)).toThrow(/matmul_q4: 'logits' starts at byte 400, not a multiple of 256/);
+    expect(() => matmulQ4(rec2, tx, parts[1], ty, 192)).toThrow(/matmul_q4: y 'logits' has shape \(5, 320\), expected \(5, >= 364\) for columns \[192, 364\)/);
+    [...parts, tx, ty].forEach((t) => t.dispose());
+  });
+
   it('runs with f16 activations where the adapter has shader-f16, and says so where it has not', async () => {
     const g = gpu();
     const [T, N, K] = [3, 19, 200];
