@@ -85,11 +85,12 @@ export async function loadModel(source: SourceInput, options: LoadModelOptions =
 
   sharedGpu ??= Gpu.create();
   const gpu = options.device ?? (await sharedGpu);
-  // Refuse a model whose largest tensor cannot be bound, before reading any weight.
+  // Refuse a model whose largest layer cannot be bound, before reading any
+  // weight (the vocabulary matrix is split into parts that fit instead).
   const [rows, cols] = largestMatrix;
   const bytes = weights === 'q4' ? rows * cols * 0.625 : rows * cols * 4;
   if (bytes > gpu.maxBinding) {
-    throw new Error(`loadModel: the (${rows}, ${cols}) embedding needs ${bytes} bytes in one binding, over this device's ${gpu.maxBinding}; splitting it is not supported yet`);
+    throw new Error(`loadModel: a (${rows}, ${cols}) layer weight needs ${bytes} bytes in one binding, over this device's ${gpu.maxBinding}`);
   }
   const checkpoint = await openCheckpoint(src);
   const model = await family.load(gpu, raw!, checkpoint, { weights, maxContext: options.maxContext, onProgress: options.onProgress, prefillChunk: options.prefillChunk });
@@ -143,9 +144,10 @@ export class LM {
       const max = this.info.maxContext;
       if (max !== null && tokens.length > max) throw new Error(`logits: context overflow: ${tokens.length} tokens exceed the model's ${max}-token context`);
       const state = this.model.createState({ maxTokens: tokens.length });
+      const step = this.model.logitsRows; // (step, V) logits fit one binding
       try {
-        for (let i = 0; i < tokens.length; i += this.chunk) {
-          const part = tokens.subarray(i, i + this.chunk);
+        for (let i = 0; i < tokens.length; i += step) {
+          const part = tokens.subarray(i, i + step);
           const rec = new Recorder(this.model.gpu, 'logits');
           const t = this.model.prefill(rec, state, part, { logits: 'all' });
           out.set((await rec.submitAndRead(t)) as Float32Array, i * V);

@@ -37,6 +37,8 @@ export interface LanguageModel<S extends ModelState = ModelState> {
   readonly gpu: Gpu;
   /** Most tokens one prefill() call takes (its workspace size); callers split longer inputs. */
   readonly prefillChunk: number;
+  /** Most tokens one prefill() with logits 'all' takes (at most prefillChunk): their (T, vocab) f32 logits fit one binding. */
+  readonly logitsRows: number;
   /** A fresh state; maxTokens bounds a KV cache (ignored by recurrent families). */
   createState(opts?: { maxTokens?: number }): S;
   /**

@@ -23,7 +23,11 @@ export interface LoadOptions {
 }
 
 export interface FamilyEntry {
-  /** Parses config.json; throws a clear Error naming the key for anything unsupported. */
+  /**
+   * Parses config.json; throws a clear Error naming the key for anything
+   * unsupported. largestMatrix: the largest weight that is not the vocabulary
+   * matrix (which is split to fit a binding), checked before any weight is read.
+   */
   parse(raw: Record<string, unknown>): { eosTokenIds: number[]; largestMatrix: [number, number] };
   load(gpu: Gpu, raw: Record<string, unknown>, src: TensorSource, opts: LoadOptions): Promise<LanguageModel>;
 }
@@ -31,7 +35,9 @@ export interface FamilyEntry {
 const transformer: FamilyEntry = {
   parse(raw) {
     const cfg = parseTransformerConfig(raw);
-    return { eosTokenIds: cfg.eosTokenIds, largestMatrix: [cfg.vocabSize, cfg.hiddenSize] };
+    const D = cfg.hiddenSize;
+    const wide = Math.max(cfg.intermediateSize, cfg.nHeads * cfg.headDim); // MLP or attention projection
+    return { eosTokenIds: cfg.eosTokenIds, largestMatrix: [wide, D] };
   },
   async load(gpu, raw, src, opts) {
     const cfg = parseTransformerConfig(raw);
@@ -49,7 +55,7 @@ const transformer: FamilyEntry = {
 const mamba: FamilyEntry = {
   parse(raw) {
     const cfg = parseMambaConfig(raw);
-    return { eosTokenIds: cfg.eosTokenIds, largestMatrix: [cfg.vocabSize, cfg.hiddenSize] };
+    return { eosTokenIds: cfg.eosTokenIds, largestMatrix: [cfg.intermediateSize, cfg.hiddenSize] }; // a half of in_proj, or out_proj
   },
   async load(gpu, raw, src, opts) {
     const cfg = parseMambaConfig(raw);

@@ -12,7 +12,7 @@ export interface DeviceReport {
   software: boolean;
   /** Optional features we asked for and got. */
   features: { shaderF16: boolean; subgroups: boolean; timestampQuery: boolean };
-  /** The limits the device was created with (the ones the models care about). */
+  /** The limits the device was created with (the ones the models care about; the binding size after maxBindingBytes). */
   limits: {
     maxStorageBufferBindingSize: number;
     maxBufferSize: number;
@@ -37,6 +37,12 @@ export interface DeviceOptions {
    * binding), to see how Tessera behaves on the most modest devices.
    */
   limits?: 'adapter' | 'default';
+  /**
+   * Caps the bytes one binding may hold below what the device allows, to see
+   * how a model fits a smaller device (many phones stop at WebGPU's default
+   * of 128 MiB) on a larger one: large vocabularies are then split in parts.
+   */
+  maxBindingBytes?: number;
 }
 
 export interface DeviceHandle { device: GPUDevice; report: DeviceReport }
@@ -136,6 +142,8 @@ export async function requestDevice(options: DeviceOptions = {}): Promise<Device
     );
   }
 
+  const cap = options.maxBindingBytes;
+  if (cap !== undefined && !(Number.isInteger(cap) && cap >= 4096)) throw new Error(`requestDevice: maxBindingBytes must be an integer >= 4096, got ${cap}`);
   const requiredLimits: Record<string, number> = {};
   if (options.limits !== 'default') for (const name of REQUESTED_LIMITS) requiredLimits[name] = adapter.limits[name];
   const has = (f: GPUFeatureName) => adapter.features.has(f);
@@ -161,7 +169,7 @@ export async function requestDevice(options: DeviceOptions = {}): Promise<Device
       software,
       features: { shaderF16, subgroups: device.features.has('subgroups'), timestampQuery: device.features.has('timestamp-query') },
       limits: {
-        maxStorageBufferBindingSize: device.limits.maxStorageBufferBindingSize,
+        maxStorageBufferBindingSize: Math.min(device.limits.maxStorageBufferBindingSize, cap ?? Infinity),
         maxBufferSize: device.limits.maxBufferSize,
         maxComputeWorkgroupStorageSize: device.limits.maxComputeWorkgroupStorageSize,
         maxStorageBuffersPerShaderStage: device.limits.maxStorageBuffersPerShaderStage,

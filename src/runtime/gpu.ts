@@ -41,8 +41,9 @@ export class Gpu {
     return this.report.precision;
   }
 
+  /** Most bytes one binding may hold: the device's limit, or the lower cap it was opened with (maxBindingBytes). */
   get maxBinding(): number {
-    return this.device.limits.maxStorageBufferBindingSize;
+    return this.report.limits.maxStorageBufferBindingSize;
   }
 
   /** A new counted buffer. Sizes are rounded up to 4 bytes (WebGPU's copy granularity). */

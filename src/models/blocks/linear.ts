@@ -26,15 +26,22 @@ export class Linear {
     return this.weight.shape[1];
   }
 
-  /** y (T, N) = x (T, K) W^T + b. */
-  forward(rec: Recorder, x: Tensor, y: Tensor): void {
+  /**
+   * y (T, N) = x (T, K) W^T + b, or, with yColumn, columns [yColumn,
+   * yColumn + N) of a wider y (a row part of a split vocabulary; no bias).
+   */
+  forward(rec: Recorder, x: Tensor, y: Tensor, yColumn?: number): void {
+    if (yColumn !== undefined && this.bias) throw new Error(`linear '${this.weight.label}': a column slice of y takes no bias`);
+    const one = x.shape[0] === 1;
+    // A single token writes a view of its columns (its offset must meet the binding alignment).
+    const yv = one && yColumn !== undefined ? y.view([1, this.outFeatures], yColumn) : y;
     if (this.weight.dtype === 'q4') {
-      if (x.shape[0] === 1) matvecQ4(rec, this.weight, x, y);
-      else matmulQ4(rec, x, this.weight, y);
-    } else if (x.shape[0] === 1) {
-      matvec(rec, this.weight, x, y);
+      if (one) matvecQ4(rec, this.weight, x, yv);
+      else matmulQ4(rec, x, this.weight, y, yColumn);
+    } else if (one) {
+      matvec(rec, this.weight, x, yv);
     } else {
-      matmul(rec, x, this.weight, y);
+      matmul(rec, x, this.weight, y, yColumn);
     }
     if (this.bias) addInplace(rec, y, this.bias);
   }

@@ -1,15 +1,17 @@
 // The output head every family ends with: the final RMSNorm, then the LM head
 // (often the embedding matrix itself), for the last position only (generation)
-// or for every position (scoring). Owns its small output buffers.
+// or for every position (scoring). Owns its small output buffers. Logits of
+// every position are (T, V) f32 in one binding: T is capped so they fit.
 
 import type { Gpu } from '../../runtime/gpu';
 import type { Recorder } from '../../runtime/recorder';
 import type { Tensor } from '../../runtime/tensor';
 import { rmsnorm } from '../../kernels/rmsnorm';
-import { Linear } from './linear';
+import type { VocabMatrix } from './vocab';
 
 export class LmHead {
-  private readonly head: Linear;
+  /** Most positions one 'all' call takes: their (T, V) f32 logits fit one binding and one buffer. */
+  readonly allRows: number;
   private readonly last: Tensor;    // (1, D) the last position's hidden state
   private readonly normed: Tensor;  // (1, D)
   private readonly logits: Tensor;  // (1, V)
@@ -19,15 +21,17 @@ export class LmHead {
     private readonly gpu: Gpu,
     /** (D) f32 final norm weight. */
     private readonly norm: Tensor,
-    /** (V, D) q4 or f32. */
-    weight: Tensor,
+    /** (V, D) q4 or f32, in row parts when large. */
+    private readonly head: VocabMatrix,
     private readonly eps: number,
     /** Most positions one call handles (the model's prefill chunk). */
-    private readonly chunk: number,
+    chunk: number,
     private readonly label: string,
   ) {
-    this.head = new Linear(weight);
-    const [V, D] = weight.shape;
+    const [V, D] = [head.rows, head.cols];
+    const rowBytes = 4 * V;
+    this.allRows = Math.min(chunk, Math.floor(Math.min(gpu.maxBinding, gpu.device.limits.maxBufferSize) / rowBytes));
+    if (this.allRows < 1) throw new Error(`${label}: one row of ${V} logits (${rowBytes} bytes) exceeds this device's ${gpu.maxBinding}-byte binding`);
     const t = gpu.activationType;
     this.last = gpu.empty([1, D], t, `${label}.head.last`, 'activations');
     this.normed = gpu.empty([1, D], t, `${label}.head.normed`, 'activations');
@@ -42,17 +46,20 @@ export class LmHead {
   forward(rec: Recorder, x: Tensor, scratch: Tensor, which: 'last' | 'all'): Tensor {
     const [T, D] = x.shape;
     if (which === 'all') {
-      const V = this.head.outFeatures;
-      this.logitsAll ??= this.gpu.empty([this.chunk, V], 'f32', `${this.label}.head.logits_all`, 'activations');
+      const V = this.head.rows;
+      if (T > this.allRows) {
+        throw new Error(`prefill: logits 'all' for ${T} tokens × ${V} would exceed one binding of this device (${this.gpu.maxBinding} bytes); pass at most ${this.allRows} tokens per call`);
+      }
+      this.logitsAll ??= this.gpu.empty([this.allRows, V], 'f32', `${this.label}.head.logits_all`, 'activations');
       const logits = this.logitsAll.view([T, V]);
       rmsnorm(rec, x, this.norm, scratch, this.eps);
-      this.head.forward(rec, scratch, logits);
+      this.head.project(rec, scratch, logits);
       return logits;
     }
     // Copy the last row out: a binding offset must be 256-byte aligned, a copy only 4-byte.
     rec.copy(x.view([1, D], (T - 1) * D), this.last);
     rmsnorm(rec, this.last, this.norm, this.normed, this.eps);
-    this.head.forward(rec, this.normed, this.logits);
+    this.head.project(rec, this.normed, this.logits);
     return this.logits;
   }
 

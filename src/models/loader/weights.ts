@@ -7,6 +7,7 @@
 import type { Gpu } from '../../runtime/gpu';
 import { quantizeQ4, type Q4GroupSize } from '../../runtime/q4';
 import { fmtShape, type Tensor } from '../../runtime/tensor';
+import { VOCAB_PART_ALIGN, VocabMatrix } from '../blocks/vocab';
 
 /** What the loader needs of a checkpoint (safetensors.ts implements it). */
 export interface TensorSource {
@@ -71,6 +72,23 @@ export class WeightUploader {
     const t = this.mode === 'q4' ? this.gpu.uploadQ4(quantizeQ4(data, rows, cols, this.groupSize), label) : this.gpu.upload(data, [rows, cols], { label, category: 'weights' });
     this.tensors.push(t);
     return t;
+  }
+
+  /**
+   * A (V, D) vocabulary matrix (embedding, LM head), q4 or f32 per the mode,
+   * in row parts that each fit one binding of this device (one part when the
+   * whole matrix fits), read once.
+   */
+  async vocab(name: string, label: string): Promise<VocabMatrix> {
+    const [rows, cols] = this.src.info(name).shape;
+    // Bytes per row as bound: codes and scales for q4 (plus the 256-byte gap before the scales).
+    const rowBytes = this.mode === 'q4' ? cols / 2 + Math.ceil(cols / this.groupSize) * 4 : cols * 4;
+    const perPart = Math.floor((this.gpu.maxBinding - 256) / rowBytes / VOCAB_PART_ALIGN) * VOCAB_PART_ALIGN;
+    if (perPart >= rows) return new VocabMatrix([await this.matrix(name, label)]);
+    if (perPart === 0) throw new Error(`tensor '${name}' ${fmtShape([rows, cols])}: ${VOCAB_PART_ALIGN} rows (${VOCAB_PART_ALIGN * rowBytes} bytes) exceed this device's ${this.gpu.maxBinding}-byte binding`);
+    const parts: { label: string; rows: number }[] = [];
+    for (let r = 0; r < rows; r += perPart) parts.push({ label: `${label}.part${parts.length}`, rows: Math.min(perPart, rows - r) });
+    return new VocabMatrix(await this.rowSplit(name, parts));
   }
 
   /**

@@ -15,8 +15,6 @@
 import type { Gpu } from '../../runtime/gpu';
 import type { Recorder } from '../../runtime/recorder';
 import type { Tensor } from '../../runtime/tensor';
-import { embed } from '../../kernels/embed';
-import { embedQ4 } from '../../kernels/embed_q4';
 import { rmsnorm } from '../../kernels/rmsnorm';
 import { addInplace } from '../../kernels/add_inplace';
 import { conv1dCausal } from '../../kernels/conv1d_causal';
@@ -97,6 +95,10 @@ export class MambaModel implements LanguageModel<MambaState> {
     return this.ws.chunk;
   }
 
+  get logitsRows(): number {
+    return this.head.allRows;
+  }
+
   /** A zeroed state; maxTokens does not apply (the state does not grow). */
   createState(): MambaState {
     this.assertLive('createState');
@@ -130,8 +132,7 @@ export class MambaModel implements LanguageModel<MambaState> {
     const delta = ws.delta.view([T, Di]);
     const y = ws.y.view([T, Di]);
 
-    if (this.w.embed.dtype === 'q4') embedQ4(rec, this.w.embed, ws.ids.view([T]), x);
-    else embed(rec, this.w.embed, ws.ids.view([T]), x);
+    this.w.embed.lookup(rec, ws.ids.view([T]), x);
 
     for (let l = 0; l < this.cfg.nLayers; l++) {
       const lw = this.w.layers[l];

@@ -8,6 +8,7 @@
 import type { Gpu } from '../../runtime/gpu';
 import type { Tensor } from '../../runtime/tensor';
 import { Linear } from '../blocks/linear';
+import type { VocabMatrix } from '../blocks/vocab';
 import { checkTensors, WeightUploader, type LoadProgress, type TensorSource, type WeightMode } from '../loader/weights';
 import type { MambaConfig } from './config';
 
@@ -27,10 +28,10 @@ export interface MambaLayerWeights {
 }
 
 export interface MambaWeights {
-  embed: Tensor;      // (V, D)
+  embed: VocabMatrix; // (V, D), in row parts when large
   layers: MambaLayerWeights[];
   normF: Tensor;      // (D) f32
-  lmHead: Tensor;     // (V, D): the embedding when tied
+  lmHead: VocabMatrix; // (V, D): the embedding when tied
   all: Tensor[];
 }
 
@@ -68,7 +69,7 @@ export async function loadMambaWeights(gpu: Gpu, src: TensorSource, cfg: MambaCo
   const up = new WeightUploader(gpu, src, mode, total, onProgress);
   const { intermediateSize: Di, stateSize: N, convKernel: Kc, timeStepRank: R } = cfg;
   try {
-    const embed = await up.matrix(embedName(cfg), 'mamba.embed');
+    const embed = await up.vocab(embedName(cfg), 'mamba.embed');
     const layers: MambaLayerWeights[] = [];
     for (let l = 0; l < cfg.nLayers; l++) {
       const p = `backbone.layers.${l}.mixer.`;
@@ -93,7 +94,7 @@ export async function loadMambaWeights(gpu: Gpu, src: TensorSource, cfg: MambaCo
       });
     }
     const normF = await up.f32('backbone.norm_f.weight', 'mamba.norm_f');
-    const lmHead = cfg.tieWordEmbeddings ? embed : await up.matrix('lm_head.weight', 'mamba.lm_head');
+    const lmHead = cfg.tieWordEmbeddings ? embed : await up.vocab('lm_head.weight', 'mamba.lm_head');
     return { embed, layers, normF, lmHead, all: [...up.tensors] };
   } catch (e) {
     up.disposeAll();

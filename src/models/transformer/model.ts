@@ -13,8 +13,6 @@
 import type { Gpu } from '../../runtime/gpu';
 import type { Recorder } from '../../runtime/recorder';
 import type { Tensor } from '../../runtime/tensor';
-import { embed } from '../../kernels/embed';
-import { embedQ4 } from '../../kernels/embed_q4';
 import { rmsnorm } from '../../kernels/rmsnorm';
 import { rope, ropeInvFreq, ropeTable } from '../../kernels/rope';
 import { swiglu } from '../../kernels/swiglu';
@@ -108,6 +106,10 @@ export class TransformerModel implements LanguageModel<TransformerState> {
     return this.ws.chunk;
   }
 
+  get logitsRows(): number {
+    return this.head.allRows;
+  }
+
   createState(opts: { maxTokens?: number } = {}): TransformerState {
     this.assertLive('createState');
     const cap = opts.maxTokens ?? this.info.maxContext!;
@@ -150,8 +152,7 @@ export class TransformerModel implements LanguageModel<TransformerState> {
     const act = ws.act.view([T, I]);
     const table = ws.rope.view([T, Dh / 2, 2]);
 
-    if (this.w.embed.dtype === 'q4') embedQ4(rec, this.w.embed, ws.ids.view([T]), x);
-    else embed(rec, this.w.embed, ws.ids.view([T]), x);
+    this.w.embed.lookup(rec, ws.ids.view([T]), x);
 
     for (let l = 0; l < this.cfg.nLayers; l++) {
       const lw = this.w.layers[l];

@@ -6,6 +6,7 @@
 import type { Gpu } from '../../runtime/gpu';
 import type { Tensor } from '../../runtime/tensor';
 import { Linear } from '../blocks/linear';
+import type { VocabMatrix } from '../blocks/vocab';
 import { checkTensors, WeightUploader, type LoadProgress, type TensorSource, type WeightMode } from '../loader/weights';
 import type { TransformerConfig } from './config';
 
@@ -22,10 +23,10 @@ export interface LayerWeights {
 }
 
 export interface TransformerWeights {
-  embed: Tensor;        // (V, D) q4 or f32
+  embed: VocabMatrix;   // (V, D) q4 or f32, in row parts when large
   layers: LayerWeights[];
   norm: Tensor;         // (D) f32
-  lmHead: Tensor;       // (V, D): the embedding itself when tied
+  lmHead: VocabMatrix;  // (V, D): the embedding itself when tied
   /** Every tensor, once (the tied head is not repeated), for dispose(). */
   all: Tensor[];
 }
@@ -76,7 +77,7 @@ export async function loadTransformerWeights(
   const total = [...shapes.keys()].reduce((s, n) => s + src.info(n).byteLength, 0);
   const up = new WeightUploader(gpu, src, mode, total, onProgress);
   try {
-    const embed = await up.matrix('model.embed_tokens.weight', 'transformer.embed');
+    const embed = await up.vocab('model.embed_tokens.weight', 'transformer.embed');
     const layers: LayerWeights[] = [];
     for (let l = 0; l < cfg.nLayers; l++) {
       const p = `model.layers.${l}.`;
@@ -96,7 +97,7 @@ export async function loadTransformerWeights(
       });
     }
     const norm = await up.f32('model.norm.weight', 'transformer.norm');
-    const lmHead = cfg.tieWordEmbeddings ? embed : await up.matrix('lm_head.weight', 'transformer.lm_head');
+    const lmHead = cfg.tieWordEmbeddings ? embed : await up.vocab('lm_head.weight', 'transformer.lm_head');
     return { embed, layers, norm, lmHead, all: [...up.tensors] };
   } catch (e) {
     up.disposeAll(); // a failed load leaves nothing behind on the device
