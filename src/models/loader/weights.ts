@@ -81,9 +81,10 @@ export class WeightUploader {
    */
   async vocab(name: string, label: string): Promise<VocabMatrix> {
     const [rows, cols] = this.src.info(name).shape;
-    // Bytes per row as bound: codes and scales for q4 (plus the 256-byte gap before the scales).
-    const rowBytes = this.mode === 'q4' ? cols / 2 + Math.ceil(cols / this.groupSize) * 4 : cols * 4;
-    const perPart = Math.floor((this.gpu.maxBinding - 256) / rowBytes / VOCAB_PART_ALIGN) * VOCAB_PART_ALIGN;
+    // Bytes per row as bound: codes and scales for q4 (plus up to 256 bytes of gap before the scales).
+    const q4 = this.mode === 'q4';
+    const rowBytes = q4 ? cols / 2 + Math.ceil(cols / this.groupSize) * 4 : cols * 4;
+    const perPart = Math.floor((this.gpu.maxBinding - (q4 ? 256 : 0)) / rowBytes / VOCAB_PART_ALIGN) * VOCAB_PART_ALIGN;
     if (perPart >= rows) return new VocabMatrix([await this.matrix(name, label)]);
     if (perPart === 0) throw new Error(`tensor '${name}' ${fmtShape([rows, cols])}: ${VOCAB_PART_ALIGN} rows (${VOCAB_PART_ALIGN * rowBytes} bytes) exceed this device's ${this.gpu.maxBinding}-byte binding`);
     const parts: { label: string; rows: number }[] = [];
