@@ -85,6 +85,10 @@ export async function loadModel(source: SourceInput, options: LoadModelOptions =
 
   sharedGpu ??= Gpu.create();
   const gpu = options.device ?? (await sharedGpu);
+  if (gpu.activationType !== 'f32') {
+    // The kernels take f16, but no model has run end to end on an adapter with shader-f16 yet.
+    throw new Error('loadModel: the models run with f32 activations only so far (their f16 path has not been checked on an adapter with shader-f16); open the device without preferF16');
+  }
   // Refuse a model whose largest layer cannot be bound, before reading any
   // weight (the vocabulary matrix is split into parts that fit instead).
   const [rows, cols] = largestMatrix;

@@ -6,6 +6,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LM, loadModel, type GenerateOptions } from '../../src/lm';
+import { Gpu } from '../../src/runtime/gpu';
 import type { Recorder } from '../../src/runtime/recorder';
 import type { ModelState } from '../../src/models/model';
 import { refForward } from '../../src/reference/transformer';
@@ -153,6 +154,16 @@ describeGpu('loading a transformer checkpoint', () => {
     }
   });
 
+  it('a device with f16 activations is refused before anything is read or allocated, saying why', async () => {
+    const g = gpu();
+    const f16 = Gpu.fromDevice(g.device, { ...g.report, precision: 'f16' });
+    let read = 0;
+    await expect(loadModel(ck.files, { device: f16, onProgress: () => read++ })).rejects.toThrow(/loadModel: the models run with f32 activations only so far .* open the device without preferF16/);
+    expect(read).toBe(0);
+    expect(f16.ledger.report().total).toBe(0);
+    await stillWorks();
+  });
+
   it('context overflow is a clear Error, never a silent truncation', async () => {
     const lm: LM = await loadModel(ck.files, { weights: 'q4', device: gpu(), maxContext: 8 });
     try {
@@ -262,7 +273,6 @@ describeGpu('conversation state (transformer)', () => {
 
 describeGpu('a KV cache larger than the device allows', () => {
   it('is refused before allocation, with the sizes and what to do', async () => {
-    const { Gpu } = await import('../../src/runtime/gpu');
     const g = await Gpu.create({ limits: 'default' });
     try {
       // 2 KV heads × 16 dims × 4 bytes = 128 bytes per token: 2^21 tokens is 256 MiB per layer.
