@@ -75,7 +75,7 @@ export async function kernelsSuite(gpu: Gpu, opts: BenchOptions): Promise<void> 
     const q = quantizeQ4(gaussian(N * K, N * 31 + K), N, K, 32);
     const copies = Math.ceil(cacheBust / (q.packed.byteLength + q.scales.byteLength));
     const weights: Tensor[] = Array.from({ length: copies }, (_, i) => gpu.uploadQ4(q, `bench.${name}.w${i}`));
-    const wBytes = weights[0].q4!.packedBytes + weights[0].q4!.scalesBytes;
+    const wBytes = weights[0].quant!.packedBytes + weights[0].quant!.scalesBytes;
     const x = gpu.upload(gaussian(K, 7), [K], { label: 'bench.x' });
     const y = gpu.empty([N], 'f32', 'bench.y');
     const xs = gpu.upload(gaussian(T * K, 8), [T, K], { label: 'bench.xs' });

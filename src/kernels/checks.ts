@@ -2,7 +2,7 @@
 // or dtype becomes an Error that names the op, the argument and the shapes,
 // before anything reaches WebGPU.
 
-import { DTYPE_BYTES, fmtShape, type DType, type Tensor } from '../runtime/tensor';
+import { DTYPE_BYTES, fmtShape, type DenseDType, type DType, type Tensor } from '../runtime/tensor';
 import type { Binding, Recorder } from '../runtime/recorder';
 import type { ElementType } from './kernel';
 
@@ -137,6 +137,6 @@ export function outputColumns(op: string, y: Tensor, T: number, N: number, dtype
     const want = yColumn === undefined ? `(${T}, ${N})` : `(${T}, >= ${col + N}) for columns [${col}, ${col + N})`;
     throw new Error(`${op}: y '${y.label}' has shape ${fmtShape(y.shape)}, expected ${want}`);
   }
-  const bytes = DTYPE_BYTES[dtype as Exclude<DType, 'q4'>];
+  const bytes = DTYPE_BYTES[dtype as DenseDType];
   return { binding: { tensor: y, offset: col * bytes, size: ((T - 1) * ldy + N) * bytes }, ldy };
 }

@@ -16,9 +16,9 @@ const WG = 256;
 export function embedQ4(rec: Recorder, table: Tensor, ids: Tensor, out: Tensor, part?: VocabPart): void {
   const op = 'embed_q4';
   table.assertAlive(op);
-  if (table.dtype !== 'q4' || !table.q4 || table.shape.length !== 2) throw new Error(`${op}: table '${table.label}' ${fmtShape(table.shape)} ${table.dtype} must be a (V, D) q4 matrix`);
+  if (table.dtype !== 'q4' || !table.quant || table.shape.length !== 2) throw new Error(`${op}: table '${table.label}' ${fmtShape(table.shape)} ${table.dtype} must be a (V, D) q4 matrix`);
   const [vocab, dim] = table.shape;
-  const { groupSize, packedBytes, scalesOffset, scalesBytes } = table.q4;
+  const { groupSize, packedBytes, scalesOffset, scalesBytes } = table.quant;
   const tokens = expectIds(op, ids);
   const type = expectActivation(op, 'out', out);
   expectShape(op, 'out', out, [tokens, dim]);

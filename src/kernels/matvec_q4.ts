@@ -51,7 +51,7 @@ export function matvecQ4(rec: Recorder, w: Tensor, x: Tensor, y: Tensor, tune?: 
   if (!(Number.isInteger(WG) && Number.isInteger(TPR) && TPR >= 1 && WG % TPR === 0)) {
     throw new Error(`${op}: tuning WG ${WG}, TPR ${TPR} is invalid (TPR must be a positive divisor of WG)`);
   }
-  const q4 = w.q4!;
+  const q4 = w.quant!;
   const kw = K / 8;
   const params = new Params(5).u32(N).u32(kw).u32(Math.floor(kw / 4)).u32(kw % 4).u32(Math.ceil(K / q4.groupSize)).buffer;
   // The codes are read as vec4<u32>: round the binding up to 16 bytes, which
@@ -66,7 +66,7 @@ export function matvecQ4(rec: Recorder, w: Tensor, x: Tensor, y: Tensor, tune?: 
 /** (N, K) of a live q4 weight; anything else is an error naming the op and argument. */
 function expectQ4Weight(op: string, name: string, w: Tensor): [number, number] {
   w.assertAlive(op);
-  if (w.dtype !== 'q4' || !w.q4) throw new Error(`${op}: ${name} '${w.label}' ${fmtShape(w.shape)} must be a q4 weight (gpu.uploadQ4), got ${w.dtype}`);
+  if (w.dtype !== 'q4' || !w.quant) throw new Error(`${op}: ${name} '${w.label}' ${fmtShape(w.shape)} must be a q4 weight (gpu.uploadQ4), got ${w.dtype}`);
   return [w.shape[0], w.shape[1]];
 }
 

@@ -6,8 +6,9 @@ import { requestDevice, type DeviceOptions, type DeviceReport } from './device';
 import { toF16Array } from './f16';
 import { MemoryLedger, type MemoryCategory } from './ledger';
 import { checkQ4Shape, q4GroupsPerRow, type Q4Weights } from './q4';
+import { checkQ8Shape, type Q8Weights } from './q8';
 import { Recorder } from './recorder';
-import { DeviceBuffer, DTYPE_BYTES, fmtShape, Tensor, type DType } from './tensor';
+import { DeviceBuffer, DTYPE_BYTES, fmtShape, isQuantized, Tensor, type DenseDType } from './tensor';
 
 export type HostArray = Float32Array | Int32Array | Uint32Array;
 
@@ -57,14 +58,14 @@ export class Gpu {
   }
 
   /** An uninitialised (zeroed) tensor that owns its buffer. */
-  empty(shape: readonly number[], dtype: Exclude<DType, 'q4'>, label: string, category: MemoryCategory = 'activations'): Tensor {
+  empty(shape: readonly number[], dtype: DenseDType, label: string, category: MemoryCategory = 'activations'): Tensor {
     checkShape('empty', label, shape);
     const bytes = shape.reduce((a, b) => a * b, 1) * DTYPE_BYTES[dtype];
     return new Tensor(this.createBuffer(label, bytes, category), shape, dtype, label);
   }
 
   /** Uploads host data; f32 data becomes f16 on the device when dtype is 'f16'. */
-  upload(data: HostArray, shape: readonly number[], opts: { label: string; dtype?: Exclude<DType, 'q4'>; category?: MemoryCategory }): Tensor {
+  upload(data: HostArray, shape: readonly number[], opts: { label: string; dtype?: DenseDType; category?: MemoryCategory }): Tensor {
     const dtype = opts.dtype ?? (data instanceof Float32Array ? 'f32' : data instanceof Int32Array ? 'i32' : 'u32');
     checkShape('upload', opts.label, shape);
     const numel = shape.reduce((a, b) => a * b, 1);
@@ -79,22 +80,33 @@ export class Gpu {
   /** Uploads 4-bit weights (q4.ts) as one q4 tensor: codes, then scales at a 256-byte aligned offset. */
   uploadQ4(q: Q4Weights, label: string, category: MemoryCategory = 'weights'): Tensor {
     checkQ4Shape(`uploadQ4 '${label}'`, q.rows, q.cols, q.groupSize);
-    const packedBytes = q.rows * (q.cols / 8) * 4;
+    return this.uploadQuantized('q4', q, q.cols / 8, label, category);
+  }
+
+  /** Uploads 8-bit weights (q8.ts) as one q8 tensor, laid out as q4. */
+  uploadQ8(q: Q8Weights, label: string, category: MemoryCategory = 'weights'): Tensor {
+    checkQ8Shape(`uploadQ8 '${label}'`, q.rows, q.cols, q.groupSize);
+    return this.uploadQuantized('q8', q, q.cols / 4, label, category);
+  }
+
+  private uploadQuantized(dtype: 'q4' | 'q8', q: Q4Weights | Q8Weights, wordsPerRow: number, label: string, category: MemoryCategory): Tensor {
+    const op = dtype === 'q4' ? 'uploadQ4' : 'uploadQ8';
+    const packedBytes = q.rows * wordsPerRow * 4;
     const scalesBytes = q.rows * q4GroupsPerRow(q.cols, q.groupSize) * 4;
     if (q.packed.length * 4 !== packedBytes || q.scales.length * 4 !== scalesBytes) {
-      throw new Error(`uploadQ4 '${label}': packed/scales lengths do not match a (${q.rows}, ${q.cols}) weight with group ${q.groupSize}`);
+      throw new Error(`${op} '${label}': packed/scales lengths do not match a (${q.rows}, ${q.cols}) weight with group ${q.groupSize}`);
     }
     const scalesOffset = align(packedBytes, this.device.limits.minStorageBufferOffsetAlignment);
     const buffer = this.createBuffer(label, scalesOffset + scalesBytes, category);
     this.device.queue.writeBuffer(buffer.gpuBuffer, 0, q.packed.buffer as ArrayBuffer, q.packed.byteOffset, q.packed.byteLength);
     this.device.queue.writeBuffer(buffer.gpuBuffer, scalesOffset, q.scales.buffer as ArrayBuffer, q.scales.byteOffset, q.scales.byteLength);
-    return new Tensor(buffer, [q.rows, q.cols], 'q4', label, 0, true, { groupSize: q.groupSize, packedBytes, scalesOffset, scalesBytes });
+    return new Tensor(buffer, [q.rows, q.cols], dtype, label, 0, true, { groupSize: q.groupSize, packedBytes, scalesOffset, scalesBytes });
   }
 
   /** Overwrites a tensor's contents from host data (same element count). */
   write(t: Tensor, data: HostArray): void {
     t.assertAlive('write');
-    if (t.dtype === 'q4') throw new Error(`write: q4 tensor '${t.label}' is written only by uploadQ4`);
+    if (isQuantized(t.dtype)) throw new Error(`write: ${t.dtype} tensor '${t.label}' is written only by uploadQ4/uploadQ8`);
     if (data.length !== t.numel) throw new Error(`write '${t.label}': ${data.length} values for shape ${fmtShape(t.shape)}`);
     const bytes = t.dtype === 'f16' ? toF16Array(data) : data;
     // writeBuffer needs a multiple of 4 bytes: pad an odd-length f16 write,

@@ -4,7 +4,7 @@
 // submit(), so nothing recorded can end up pointing at a ring that was grown.
 
 import type { Gpu, HostArray } from './gpu';
-import { fmtShape, type Tensor } from './tensor';
+import { fmtShape, isQuantized, type Tensor } from './tensor';
 import { f16BitsToF32 } from './f16';
 
 /** One binding of a dispatch: a whole tensor, or an explicit byte range of its buffer (q4 parts). */
@@ -72,7 +72,7 @@ export class Recorder {
   /** Submits, then reads `t` back in the same command buffer: the one readback of a step. */
   async submitAndRead(t: Tensor): Promise<HostArray> {
     t.assertAlive('read');
-    if (t.dtype === 'q4') throw new Error(`read: q4 tensor '${t.label}' cannot be read back`);
+    if (isQuantized(t.dtype)) throw new Error(`read: ${t.dtype} tensor '${t.label}' cannot be read back`);
     const device = this.gpu.device;
     const bytes = Math.ceil(t.byteLength / 4) * 4;
     const staging = device.createBuffer({ label: `${this.label}.readback`, size: bytes, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });

@@ -7,10 +7,15 @@
 
 import type { MemoryCategory, MemoryLedger } from './ledger';
 
-export type DType = 'f32' | 'f16' | 'i32' | 'u32' | 'q4';
+export type DType = 'f32' | 'f16' | 'i32' | 'u32' | 'q4' | 'q8';
+/** Element types with a fixed size per element (not the quantized weight formats). */
+export type DenseDType = Exclude<DType, 'q4' | 'q8'>;
 
-/** Bytes per element; q4 tensors are sized by their layout instead. */
-export const DTYPE_BYTES: Record<Exclude<DType, 'q4'>, number> = { f32: 4, f16: 2, i32: 4, u32: 4 };
+/** Whether a dtype is a quantized weight format (q4.ts, q8.ts): sized by its layout, never viewed, read or written. */
+export const isQuantized = (d: DType): d is 'q4' | 'q8' => d === 'q4' || d === 'q8';
+
+/** Bytes per element; quantized tensors are sized by their layout instead. */
+export const DTYPE_BYTES: Record<DenseDType, number> = { f32: 4, f16: 2, i32: 4, u32: 4 };
 
 export class DeviceBuffer {
   private destroyedFlag = false;
@@ -39,10 +44,10 @@ export class DeviceBuffer {
 }
 
 /**
- * Where the parts of a q4 tensor (see q4.ts) sit in its buffer: the packed
- * codes at byte 0, then the f16 (scale, min) pairs at `scalesOffset`.
+ * Where the parts of a quantized tensor (q4.ts, q8.ts) sit in its buffer: the
+ * packed codes at byte 0, then the f16 (scale, min) pairs at `scalesOffset`.
  */
-export interface Q4Layout {
+export interface QuantLayout {
   groupSize: number;
   packedBytes: number;
   scalesOffset: number;
@@ -52,23 +57,23 @@ export interface Q4Layout {
 export class Tensor {
   constructor(
     readonly buffer: DeviceBuffer,
-    /** Row-major dimensions; for q4 weights (N, K) = (out, in). */
+    /** Row-major dimensions; for quantized weights (N, K) = (out, in). */
     readonly shape: readonly number[],
     readonly dtype: DType,
     readonly label: string,
     /** Byte offset of element 0 in the buffer. */
     readonly offset = 0,
     private readonly owner = true,
-    readonly q4?: Q4Layout,
+    readonly quant?: QuantLayout,
   ) {}
 
   get numel(): number {
     return this.shape.reduce((a, b) => a * b, 1);
   }
 
-  /** Bytes this tensor covers (for q4: codes, padding and scales). */
+  /** Bytes this tensor covers (quantized: codes, padding and scales). */
   get byteLength(): number {
-    if (this.dtype === 'q4') return this.q4!.scalesOffset + this.q4!.scalesBytes;
+    if (isQuantized(this.dtype)) return this.quant!.scalesOffset + this.quant!.scalesBytes;
     return this.numel * DTYPE_BYTES[this.dtype];
   }
 
@@ -83,7 +88,7 @@ export class Tensor {
 
   /** A non-owning view of `shape` starting `elementOffset` elements in (same dtype). */
   view(shape: readonly number[], elementOffset = 0, label = this.label): Tensor {
-    if (this.dtype === 'q4') throw new Error(`view: q4 tensor '${this.label}' cannot be viewed`);
+    if (isQuantized(this.dtype)) throw new Error(`view: ${this.dtype} tensor '${this.label}' cannot be viewed`);
     const bytes = DTYPE_BYTES[this.dtype];
     const numel = shape.reduce((a, b) => a * b, 1);
     if (elementOffset < 0 || elementOffset + numel > this.numel) {

@@ -4,7 +4,7 @@
 
 import { afterAll, beforeAll, describe } from 'vitest';
 import { Gpu } from '../../src/runtime/gpu';
-import type { Tensor, DType } from '../../src/runtime/tensor';
+import type { Tensor, DenseDType } from '../../src/runtime/tensor';
 import type { MemoryCategory } from '../../src/runtime/ledger';
 
 export const SKIP_GPU = process.env.TESSERA_SKIP_GPU === '1';
@@ -29,7 +29,7 @@ export function useGpu(): () => Gpu {
 }
 
 /** A tensor filled with NaN, so an element the kernel fails to write shows up. */
-export function poisoned(gpu: Gpu, shape: number[], label = 'out', dtype: Exclude<DType, 'q4'> = 'f32', category: MemoryCategory = 'activations'): Tensor {
+export function poisoned(gpu: Gpu, shape: number[], label = 'out', dtype: DenseDType = 'f32', category: MemoryCategory = 'activations'): Tensor {
   const t = gpu.empty(shape, dtype, label, category);
   const n = shape.reduce((a, b) => a * b, 1);
   if (dtype === 'f32' || dtype === 'f16') gpu.write(t, new Float32Array(n).fill(NaN));
