@@ -25,7 +25,7 @@
 //
 // When K % 32 != 0 a row does not start on a 16-byte boundary: its chunks are
 // then gathered word by word, and the last (K % 32) / 8 words (the tail) are
-// read one per lane.
+// spread over the lanes.
 //
 // p: rows = N, kw = K / 8, chunks = K / 32, tail = kw % 4, gpr = ceil(K / G) groups per row
 // codes:  (N * K / 8) u32 as vec4<u32>, the packed codes (binding rounded up to 16 bytes)
@@ -125,9 +125,10 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
         acc += scaled(sbase + 32u * c / G, s, sx);
       }
     }
-    // Tail (K % 32 != 0): word 4 * chunks + lane of the rows, for lanes < tail.
-    if (lane < p.tail) {
-      let wi = 4u * p.chunks + lane;
+    // Tail (K % 32 != 0): the last 1 to 3 words of the rows, word 4 * chunks + t
+    // for lanes t, t + TPR, ... (with TPR < 3 a lane takes more than one).
+    for (var t = lane; t < p.tail; t += TPR) {
+      let wi = 4u * p.chunks + t;
       let d = dot_word(vec4<u32>(word(base.x + wi), word(base.y + wi), word(base.z + wi), word(base.w + wi)), wi);
       acc += scaled(sbase + 8u * wi / G, d.s, d.sx);
     }

@@ -30,6 +30,8 @@ describeGpu('matvec_q4', () => {
     [100, 1000, 128], [17, 1544, 64], [257, 576, 32], [1536, 96, 32],
     // a thread or team computes 4 rows: N = 4k + 2 with aligned rows (K % 32 == 0)
     [6, 64, 32], [130, 320, 64],
+    // 2 and 3 tail words (K % 32 = 16, 24): more tail words than lanes when TPR < 3
+    [9, 16, 32], [33, 80, 64], [5, 24, 32], [70, 600, 128],
   ];
   const TUNINGS = [MATVEC_Q4_TUNING.gpu, MATVEC_Q4_TUNING.software, { WG: 64, TPR: 4 }, { WG: 32, TPR: 32 }, { WG: 16, TPR: 2 }];
 
