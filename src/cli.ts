@@ -1,12 +1,12 @@
-// tessera generate <model> --prompt "..." [--max-new-tokens N --temperature T --top-k K --top-p P --seed S --weights q4|f32 --max-context N]
-// tessera score <model> --text FILE [--weights q4|f32]
+// tessera generate <model> --prompt "..." [--max-new-tokens N --temperature T --top-k K --top-p P --seed S --weights q4|f32 --embeddings q8|q4|f32 --max-context N]
+// tessera score <model> --text FILE [--weights q4|f32 --embeddings q8|q4|f32]
 // Text goes to stdout, progress and stats to stderr.
 
 import { loadModel, type LM } from './lm';
 
 const USAGE = `usage:
-  tessera generate <model> --prompt "text" [--max-new-tokens N] [--temperature T] [--top-k K] [--top-p P] [--seed S] [--chat] [--weights q4|f32] [--max-context N]
-  tessera score <model> --text FILE [--weights q4|f32] [--max-context N]
+  tessera generate <model> --prompt "text" [--max-new-tokens N] [--temperature T] [--top-k K] [--top-p P] [--seed S] [--chat] [--weights q4|f32] [--embeddings q8|q4|f32] [--max-context N]
+  tessera score <model> --text FILE [--weights q4|f32] [--embeddings q8|q4|f32] [--max-context N]
 <model> is a checkpoint folder (config.json, *.safetensors, tokenizer.json) or its base URL.`;
 
 type Flags = Record<string, string | boolean>;
@@ -40,9 +40,12 @@ function num(flags: Flags, key: string): number | undefined {
 async function open(model: string, flags: Flags): Promise<LM> {
   const weights = (flags.weights as string | undefined) ?? 'q4';
   if (weights !== 'q4' && weights !== 'f32') throw new Error(`--weights must be q4 or f32, got '${weights}'`);
+  const embeddings = flags.embeddings as string | undefined;
+  if (embeddings !== undefined && embeddings !== 'q8' && embeddings !== 'q4' && embeddings !== 'f32') throw new Error(`--embeddings must be q8, q4 or f32, got '${embeddings}'`);
   let last = -1;
   const lm = await loadModel(model, {
     weights,
+    embeddings,
     maxContext: num(flags, 'max-context'),
     onProgress: ({ loadedBytes, totalBytes }) => {
       const pct = Math.floor((100 * loadedBytes) / totalBytes);
@@ -52,7 +55,7 @@ async function open(model: string, flags: Flags): Promise<LM> {
       }
     },
   });
-  process.stderr.write(`\r${lm.info.modelType}: ${lm.info.nLayers} layers, ${(lm.info.params.total / 1e6).toFixed(1)}M parameters, ${(lm.info.weightBytes / 2 ** 20).toFixed(1)} MiB of ${lm.info.weights} weights on ${lm.model.gpu.report.adapter}\n`);
+  process.stderr.write(`\r${lm.info.modelType}: ${lm.info.nLayers} layers, ${(lm.info.params.total / 1e6).toFixed(1)}M parameters, ${(lm.info.weightBytes / 2 ** 20).toFixed(1)} MiB of ${lm.info.weights} weights (${lm.info.embeddings} embeddings) on ${lm.model.gpu.report.adapter}\n`);
   return lm;
 }
 

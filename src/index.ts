@@ -3,7 +3,7 @@
 export { loadModel, LM } from './lm';
 export type { LoadModelOptions, GenerateOptions, GenerationStats, StateSnapshot } from './lm';
 export type { ModelInfo, ModelState, LanguageModel } from './models/model';
-export type { LoadProgress, WeightMode } from './models/loader/weights';
+export type { EmbeddingMode, LoadProgress, WeightMode } from './models/loader/weights';
 export type { SourceInput } from './models/loader/source';
 
 export { Gpu } from './runtime/gpu';

@@ -12,13 +12,19 @@ import { countNonfinite } from './kernels/count_nonfinite';
 import { sample } from './kernels/sample';
 import type { LanguageModel, ModelInfo, ModelState } from './models/model';
 import { familyFor } from './models/registry';
-import type { LoadProgress, WeightMode } from './models/loader/weights';
+import type { EmbeddingMode, LoadProgress, WeightMode } from './models/loader/weights';
 import { openSource, type SourceInput } from './models/loader/source';
 import { openCheckpoint } from './models/loader/safetensors';
 
 export interface LoadModelOptions {
   /** 'q4' (default): linear weights quantized to 4 bits while loading; 'f32' keeps them exact. */
   weights?: WeightMode;
+  /**
+   * The embedding table and LM head: 'q8' (the default beside 4-bit weights:
+   * 4 bits cost small models the most there), 'q4' (smallest), or 'f32' (the
+   * default beside f32 weights).
+   */
+  embeddings?: EmbeddingMode;
   /** Longest context to allocate the state for; defaults to the model's maximum. */
   maxContext?: number;
   /** A Gpu to share between models; by default one is opened for the process. */
@@ -75,6 +81,8 @@ const snapshots = new WeakMap<object, LanguageModel>();
 export async function loadModel(source: SourceInput, options: LoadModelOptions = {}): Promise<LM> {
   const weights = options.weights ?? 'q4';
   if (weights !== 'q4' && weights !== 'f32') throw new Error(`loadModel: weights must be 'q4' or 'f32', got '${String(weights)}'`);
+  const embeddings = options.embeddings ?? (weights === 'q4' ? 'q8' : 'f32');
+  if (!['q8', 'q4', 'f32'].includes(embeddings)) throw new Error(`loadModel: embeddings must be 'q8', 'q4' or 'f32', got '${String(embeddings)}'`);
   const src = await openSource(source);
   const raw = await readJson(src, 'config.json', true);
   const family = familyFor(raw!);
@@ -97,7 +105,7 @@ export async function loadModel(source: SourceInput, options: LoadModelOptions =
     throw new Error(`loadModel: a (${rows}, ${cols}) layer weight needs ${bytes} bytes in one binding, over this device's ${gpu.maxBinding}`);
   }
   const checkpoint = await openCheckpoint(src);
-  const model = await family.load(gpu, raw!, checkpoint, { weights, maxContext: options.maxContext, onProgress: options.onProgress, prefillChunk: options.prefillChunk });
+  const model = await family.load(gpu, raw!, checkpoint, { weights, embeddings, maxContext: options.maxContext, onProgress: options.onProgress, prefillChunk: options.prefillChunk });
   try {
     return new LM(model, tokenizer);
   } catch (e) {

@@ -140,3 +140,19 @@ export function outputColumns(op: string, y: Tensor, T: number, N: number, dtype
   const bytes = DTYPE_BYTES[dtype as DenseDType];
   return { binding: { tensor: y, offset: col * bytes, size: ((T - 1) * ldy + N) * bytes }, ldy };
 }
+
+/** (N, K) of a live quantized weight of `dtype`; anything else is an error naming the op and argument. */
+export function expectQuantWeight(op: string, name: string, w: Tensor, dtype: 'q4' | 'q8'): [number, number] {
+  w.assertAlive(op);
+  const upload = dtype === 'q4' ? 'gpu.uploadQ4' : 'gpu.uploadQ8';
+  if (w.dtype !== dtype || !w.quant) throw new Error(`${op}: ${name} '${w.label}' ${fmtShape(w.shape)} must be a ${dtype} weight (${upload}), got ${w.dtype}`);
+  return [w.shape[0], w.shape[1]];
+}
+
+/** A vector of `len` elements of `dtype`, shaped (len) or (1, len). */
+export function expectVectorOf(op: string, name: string, t: Tensor, len: number, dtype: DType): void {
+  t.assertAlive(op);
+  if (t.dtype !== dtype) throw new Error(`${op}: ${name} '${t.label}' ${fmtShape(t.shape)} must be ${dtype}, got ${t.dtype}`);
+  const ok = (t.shape.length === 1 && t.shape[0] === len) || (t.shape.length === 2 && t.shape[0] === 1 && t.shape[1] === len);
+  if (!ok) throw new Error(`${op}: ${name} '${t.label}' has shape ${fmtShape(t.shape)}, expected (${len}) or (1, ${len})`);
+}

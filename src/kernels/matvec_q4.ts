@@ -2,8 +2,8 @@ import { defineKernel, grid } from './kernel';
 import { lib } from './lib';
 import source from './matvec_q4.wgsl?raw';
 import { Params, type Recorder } from '../runtime/recorder';
-import { fmtShape, type DType, type Tensor } from '../runtime/tensor';
-import { expectActivation } from './checks';
+import { fmtShape, type Tensor } from '../runtime/tensor';
+import { expectActivation, expectQuantWeight, expectVectorOf } from './checks';
 
 const kernel = defineKernel({ name: 'matvec_q4', source, libs: [lib.common] });
 
@@ -42,7 +42,7 @@ export const MATVEC_Q4_TUNING = { gpu: { WG: 64, TPR: 8 }, software: { WG: 64, T
  */
 export function matvecQ4(rec: Recorder, w: Tensor, x: Tensor, y: Tensor, tune?: MatvecQ4Tuning): void {
   const op = 'matvec_q4';
-  const [N, K] = expectQ4Weight(op, 'w', w);
+  const [N, K] = expectQuantWeight(op, 'w', w, 'q4');
   const type = expectActivation(op, 'x', x);
   expectVectorOf(op, 'x', x, K, type);
   expectVectorOf(op, 'y', y, N, type);
@@ -61,19 +61,4 @@ export function matvecQ4(rec: Recorder, w: Tensor, x: Tensor, y: Tensor, tune?: 
   const bindings = [{ tensor: w, offset: 0, size: codesSize }, { tensor: w, offset: q4.scalesOffset, size: q4.scalesBytes }, x, y];
   const rows = ROWS_PER_TEAM * (WG / TPR);
   kernel.dispatch(rec, { type, overrides: { WG, TPR, G: q4.groupSize } }, bindings, params, grid(Math.ceil(N / rows), rec.gpu.device.limits.maxComputeWorkgroupsPerDimension));
-}
-
-/** (N, K) of a live q4 weight; anything else is an error naming the op and argument. */
-function expectQ4Weight(op: string, name: string, w: Tensor): [number, number] {
-  w.assertAlive(op);
-  if (w.dtype !== 'q4' || !w.quant) throw new Error(`${op}: ${name} '${w.label}' ${fmtShape(w.shape)} must be a q4 weight (gpu.uploadQ4), got ${w.dtype}`);
-  return [w.shape[0], w.shape[1]];
-}
-
-/** A vector of `len` elements of `dtype`, shaped (len) or (1, len). */
-function expectVectorOf(op: string, name: string, t: Tensor, len: number, dtype: DType): void {
-  t.assertAlive(op);
-  if (t.dtype !== dtype) throw new Error(`${op}: ${name} '${t.label}' ${fmtShape(t.shape)} must be ${dtype}, got ${t.dtype}`);
-  const ok = (t.shape.length === 1 && t.shape[0] === len) || (t.shape.length === 2 && t.shape[0] === 1 && t.shape[1] === len);
-  if (!ok) throw new Error(`${op}: ${name} '${t.label}' has shape ${fmtShape(t.shape)}, expected (${len}) or (1, ${len})`);
 }

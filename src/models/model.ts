@@ -18,7 +18,10 @@ export interface ModelInfo {
   params: { total: number; activePerToken: number };
   /** Bytes of weights on the device. */
   weightBytes: number;
+  /** Format of the layers' linear weights. */
   weights: 'f32' | 'f16' | 'q4';
+  /** Format of the embedding table and LM head. */
+  embeddings: 'f32' | 'q8' | 'q4';
 }
 
 /** Per-sequence state: the KV cache, or a recurrent state. Owns its GPU buffers. */

@@ -4,7 +4,7 @@
 import type { Gpu } from '../runtime/gpu';
 import type { Tensor } from '../runtime/tensor';
 import type { LanguageModel } from './model';
-import type { LoadProgress, TensorSource, WeightMode } from './loader/weights';
+import type { EmbeddingMode, LoadProgress, TensorSource, WeightMode } from './loader/weights';
 import { parseTransformerConfig } from './transformer/config';
 import { loadTransformerWeights } from './transformer/weights';
 import { TransformerModel } from './transformer/model';
@@ -15,6 +15,8 @@ import { MambaModel } from './mamba/model';
 
 export interface LoadOptions {
   weights: WeightMode;
+  /** Format of the embedding and LM head (default: q8 beside q4 weights, f32 beside f32). */
+  embeddings?: EmbeddingMode;
   /** Longest context to allocate for (KV cache families); defaults to the model's maximum. */
   maxContext?: number;
   onProgress?: (p: LoadProgress) => void;
@@ -47,7 +49,7 @@ const transformer: FamilyEntry = {
       throw new Error(`loadModel: maxContext ${maxContext} exceeds the model's ${cfg.maxPositionEmbeddings} positions (max_position_embeddings${cfg.maxPositionEmbeddings < (raw.max_position_embeddings as number) ? ', capped by its sliding window' : ''})`);
     }
     TransformerState.checkFits(gpu, cfg, maxContext); // before any weight is read
-    const weights = await loadTransformerWeights(gpu, src, cfg, opts.weights, opts.onProgress);
+    const weights = await loadTransformerWeights(gpu, src, cfg, opts.weights, opts.onProgress, opts.embeddings);
     return buildOrFree(weights.all, () => new TransformerModel(gpu, cfg, weights, { maxContext, prefillChunk: opts.prefillChunk }));
   },
 };
@@ -60,7 +62,7 @@ const mamba: FamilyEntry = {
   async load(gpu, raw, src, opts) {
     const cfg = parseMambaConfig(raw);
     // maxContext does not apply: the state is the same size at any length.
-    const weights = await loadMambaWeights(gpu, src, cfg, opts.weights, opts.onProgress);
+    const weights = await loadMambaWeights(gpu, src, cfg, opts.weights, opts.onProgress, opts.embeddings);
     return buildOrFree(weights.all, () => new MambaModel(gpu, cfg, weights, { prefillChunk: opts.prefillChunk }));
   },
 };

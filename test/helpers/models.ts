@@ -2,24 +2,30 @@
 // weights the GPU uses, and greedy decoding through the model contract.
 
 import { dequantizeQ4, quantizeQ4 } from '../../src/runtime/q4';
+import { dequantizeQ8, quantizeQ8 } from '../../src/runtime/q8';
 import { Recorder } from '../../src/runtime/recorder';
 import { argmax } from '../../src/kernels/argmax';
 import type { LanguageModel, ModelState } from '../../src/models/model';
 
+/** Checkpoint names of the vocabulary matrices (embedding, LM head) of every family. */
+const VOCAB = /^(model\.embed_tokens|backbone\.embeddings?|lm_head)\.weight$/;
+
 /**
- * The weights as the GPU holds them: the matrices the loader quantizes
- * (every 2-D tensor unless `quantized` says otherwise) through 4-bit
- * quantize -> dequantize (group 32) for 'q4', unchanged for 'f32'.
+ * The weights as the GPU holds them: for 'q4', the matrices the loader
+ * quantizes (every 2-D tensor unless `quantized` says otherwise) through
+ * quantize -> dequantize (group 32): 4-bit, except the vocabulary matrices,
+ * which take `embeddings` (8-bit by default, as loadModel); unchanged for 'f32'.
  */
 export function asLoaded(
   weights: Map<string, Float32Array>, shapes: Map<string, number[]>, mode: 'q4' | 'f32',
   quantized: (name: string, shape: number[]) => boolean = (_n, shape) => shape.length === 2,
+  embeddings: 'q8' | 'q4' | 'f32' = mode === 'q4' ? 'q8' : 'f32',
 ): (name: string) => ArrayLike<number> {
-  if (mode === 'f32') return (name) => weights.get(name)!;
   const out = new Map<string, ArrayLike<number>>();
   for (const [name, w] of weights) {
     const shape = shapes.get(name)!;
-    out.set(name, quantized(name, shape) ? dequantizeQ4(quantizeQ4(w, shape[0], shape[1], 32)) : w);
+    const format = VOCAB.test(name) ? embeddings : mode === 'q4' && quantized(name, shape) ? 'q4' : 'f32';
+    out.set(name, format === 'q4' ? dequantizeQ4(quantizeQ4(w, shape[0], shape[1], 32)) : format === 'q8' ? dequantizeQ8(quantizeQ8(w, shape[0], shape[1], 32)) : w);
   }
   return (name) => {
     const w = out.get(name);
@@ -75,5 +81,5 @@ export function relMaxErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
   return err / scale;
 }
 
-/** The Mamba tensors the loader makes 4-bit: in_proj, x_proj, out_proj, embedding, LM head (dt_proj stays f32). */
+/** The Mamba tensors the loader quantizes: in_proj, x_proj, out_proj, embedding, LM head (dt_proj stays f32). */
 export const mambaQuantized = (name: string, shape: number[]) => shape.length === 2 && !name.endsWith('dt_proj.weight') && !name.endsWith('A_log');

@@ -40,7 +40,7 @@ describeGpu('loading a transformer checkpoint', () => {
     let total = 0;
     const lm = await loadModel(dir, { weights: 'q4', device: gpu(), maxContext: 64, onProgress: (p) => { seen.push(p.loadedBytes); total = p.totalBytes; } });
     try {
-      expect(lm.info).toMatchObject({ family: 'transformer', ffn: 'dense', modelType: 'llama', nLayers: 2, dModel: 64, maxContext: 64, weights: 'q4', vocabSize: ck.config.vocabSize });
+      expect(lm.info).toMatchObject({ family: 'transformer', ffn: 'dense', modelType: 'llama', nLayers: 2, dModel: 64, maxContext: 64, weights: 'q4', embeddings: 'q8', vocabSize: ck.config.vocabSize });
       expect(seen.length).toBeGreaterThan(5);
       expect(seen[seen.length - 1]).toBe(total);
       expect([...seen].sort((a, b) => a - b)).toEqual(seen);
@@ -189,6 +189,7 @@ describeGpu('loading a transformer checkpoint', () => {
     } finally {
       lm.dispose();
     }
+    await expect(loadModel(ck.files, { device: gpu(), embeddings: 'q2' as never })).rejects.toThrow(/loadModel: embeddings must be 'q8', 'q4' or 'f32', got 'q2'/);
     await stillWorks();
   });
 

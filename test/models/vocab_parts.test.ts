@@ -1,8 +1,8 @@
 // A vocabulary matrix larger than one binding (a 1B model's embedding on a
 // device with WebGPU's default 128 MiB, as on many phones) is held in row
 // parts. Here a 2048-token vocabulary meets a 32 KiB binding cap, so the
-// embedding and LM head come in 3 parts at 4 bits and 16 in f32, and logits
-// for every position fit only 4 tokens per call.
+// embedding and LM head come in 6 parts at 8 bits, 3 at 4 bits and 16 in
+// f32, and logits for every position fit only 4 tokens per call.
 
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { loadModel, type LM } from '../../src/lm';
@@ -38,14 +38,15 @@ describeGpu('a vocabulary split in row parts to fit a small binding', () => {
     big?.destroy();
   });
 
+  // Rows per part: 384 at 8 bits (72 bytes a row), 768 at 4 bits (40), 128 in f32 (256).
   it.each([
-    ['tied, q4', 'q4', true, 3],
-    ['untied, q4', 'q4', false, 3],
-    ['tied, f32', 'f32', true, 16],
-  ] as const)('transformer %s: logits match the reference, and greedy tokens match the unsplit model', async (_name, mode, tie, parts) => {
+    ['tied, 4-bit layers, 8-bit vocabulary', 'q4', 'q8', true, 6],
+    ['untied, 4-bit vocabulary', 'q4', 'q4', false, 3],
+    ['tied, f32', 'f32', 'f32', true, 16],
+  ] as const)('transformer %s: logits match the reference, and greedy tokens match the unsplit model', async (_name, mode, embeddings, tie, parts) => {
     const ck = tinyTransformer({ seed: 61, tie, extra: { vocab_size: V } });
-    const lm = await loadModel(ck.files, { weights: mode, device: small, maxContext: 64, prefillChunk: 8 });
-    const whole = await loadModel(ck.files, { weights: mode, device: big, maxContext: 64, prefillChunk: 8 });
+    const lm = await loadModel(ck.files, { weights: mode, embeddings, device: small, maxContext: 64, prefillChunk: 8 });
+    const whole = await loadModel(ck.files, { weights: mode, embeddings, device: big, maxContext: 64, prefillChunk: 8 });
     try {
       const { embed, lmHead } = vocabOf(lm);
       expect(embed.parts.length).toBe(parts);
@@ -56,7 +57,7 @@ describeGpu('a vocabulary split in row parts to fit a small binding', () => {
       // 11 positions: three calls of at most 4 for logits 'all'; ids on both sides of the part edges.
       const ids = Array.from(randint(62, 11, V));
       ids[2] = 767; ids[5] = 768; ids[8] = V - 1;
-      const want = refForward(ck.config, asLoaded(ck.weights, transformerTensorShapes(ck.config), mode), ids);
+      const want = refForward(ck.config, asLoaded(ck.weights, transformerTensorShapes(ck.config), mode, undefined, embeddings), ids);
       expect(relMaxErr(await lm.logits(ids), want)).toBeLessThan(REL);
       // The last position's logits (a matvec per part into its columns) equal the whole matrix's, every column.
       const prompt = Int32Array.from(ids.slice(0, 5));
@@ -79,11 +80,11 @@ describeGpu('a vocabulary split in row parts to fit a small binding', () => {
     }
   });
 
-  it('mamba q4 (tied): logits match the reference', async () => {
+  it('mamba, 4-bit layers and 8-bit vocabulary (tied): logits match the reference', async () => {
     const ck = tinyMamba({ seed: 63, extra: { vocab_size: V } });
     const lm = await loadModel(ck.files, { weights: 'q4', device: small, prefillChunk: 8 });
     try {
-      expect(vocabOf(lm).embed.parts.length).toBe(3);
+      expect(vocabOf(lm).embed.parts.length).toBe(6);
       const ids = Array.from(randint(64, 9, V));
       ids[0] = 1536; ids[4] = 1535;
       const want = refMambaForward(ck.config, asLoaded(ck.weights, mambaTensorShapes(ck.config), 'q4', mambaQuantized), ids);

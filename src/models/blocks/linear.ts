@@ -1,18 +1,20 @@
-// A linear layer y = x W^T (+ b) over 4-bit or f32 weights, choosing the
-// kernel by shape: one token takes a matvec (decode), several the tiled
+// A linear layer y = x W^T (+ b) over 4-bit, 8-bit or f32 weights, choosing
+// the kernel by shape: one token takes a matvec (decode), several the tiled
 // matmul (prefill).
 
 import type { Recorder } from '../../runtime/recorder';
 import type { Tensor } from '../../runtime/tensor';
 import { matvecQ4 } from '../../kernels/matvec_q4';
 import { matmulQ4 } from '../../kernels/matmul_q4';
+import { matvecQ8 } from '../../kernels/matvec_q8';
+import { matmulQ8 } from '../../kernels/matmul_q8';
 import { matmul } from '../../kernels/matmul';
 import { matvec } from '../../kernels/matvec';
 import { addInplace } from '../../kernels/add_inplace';
 
 export class Linear {
   constructor(
-    /** (N, K) = (out, in), q4 or f32. */
+    /** (N, K) = (out, in), q4, q8 or f32. */
     readonly weight: Tensor,
     /** (N) f32, or null. */
     readonly bias: Tensor | null = null,
@@ -38,6 +40,9 @@ export class Linear {
     if (this.weight.dtype === 'q4') {
       if (one) matvecQ4(rec, this.weight, x, yv);
       else matmulQ4(rec, x, this.weight, y, yColumn);
+    } else if (this.weight.dtype === 'q8') {
+      if (one) matvecQ8(rec, this.weight, x, yv);
+      else matmulQ8(rec, x, this.weight, y, yColumn);
     } else if (one) {
       matvec(rec, this.weight, x, yv);
     } else {

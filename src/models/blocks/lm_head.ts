@@ -21,7 +21,7 @@ export class LmHead {
     private readonly gpu: Gpu,
     /** (D) f32 final norm weight. */
     private readonly norm: Tensor,
-    /** (V, D) q4 or f32, in row parts when large. */
+    /** (V, D) q8, q4 or f32, in row parts when large. */
     private readonly head: VocabMatrix,
     private readonly eps: number,
     /** Most positions one call handles (the model's prefill chunk). */

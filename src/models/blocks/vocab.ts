@@ -9,6 +9,7 @@ import type { Recorder } from '../../runtime/recorder';
 import type { Tensor } from '../../runtime/tensor';
 import { embed } from '../../kernels/embed';
 import { embedQ4 } from '../../kernels/embed_q4';
+import { embedQ8 } from '../../kernels/embed_q8';
 import { Linear } from './linear';
 
 /**
@@ -25,7 +26,7 @@ export class VocabMatrix {
   readonly cols: number;
   private readonly linears: Linear[];
 
-  /** `parts`: (rows_i, D) q4 or f32 tensors, in vocabulary order; all but the last a multiple of VOCAB_PART_ALIGN rows. */
+  /** `parts`: (rows_i, D) q8, q4 or f32 tensors, in vocabulary order; all but the last a multiple of VOCAB_PART_ALIGN rows. */
   constructor(readonly parts: readonly Tensor[]) {
     if (parts.length === 0) throw new Error('VocabMatrix: no parts');
     const firsts: number[] = [];
@@ -51,6 +52,7 @@ export class VocabMatrix {
     this.parts.forEach((p, i) => {
       const part = { first: this.firsts[i], total: this.rows };
       if (p.dtype === 'q4') embedQ4(rec, p, ids, out, part);
+      else if (p.dtype === 'q8') embedQ8(rec, p, ids, out, part);
       else embed(rec, p, ids, out, part);
     });
   }

@@ -6,6 +6,7 @@
 
 import type { Gpu } from '../../runtime/gpu';
 import { quantizeQ4, type Q4GroupSize } from '../../runtime/q4';
+import { quantizeQ8 } from '../../runtime/q8';
 import { fmtShape, type Tensor } from '../../runtime/tensor';
 import { VOCAB_PART_ALIGN, VocabMatrix } from '../blocks/vocab';
 
@@ -17,6 +18,8 @@ export interface TensorSource {
 }
 
 export type WeightMode = 'q4' | 'f32';
+/** Format of the vocabulary matrices (embedding, LM head): 8 bits by default beside 4-bit layers, f32 beside f32 ones. */
+export type EmbeddingMode = 'q8' | 'q4' | 'f32';
 
 /** Trained weights are far below this; a larger one is a corrupt file. */
 export const MAX_WEIGHT = 1e8;
@@ -62,16 +65,14 @@ export class WeightUploader {
     private readonly mode: WeightMode,
     private readonly totalBytes: number,
     private readonly onProgress?: (p: LoadProgress) => void,
+    private readonly embeddings: EmbeddingMode = mode === 'q4' ? 'q8' : 'f32',
     private readonly groupSize: Q4GroupSize = 32,
   ) {}
 
-  /** A (rows, cols) matrix used as a linear weight or embedding table: q4 or f32 per the mode. */
+  /** A (rows, cols) matrix used as a linear weight: q4 or f32 per the mode. */
   async matrix(name: string, label: string): Promise<Tensor> {
     const [rows, cols] = this.src.info(name).shape;
-    const data = await this.read(name);
-    const t = this.mode === 'q4' ? this.gpu.uploadQ4(quantizeQ4(data, rows, cols, this.groupSize), label) : this.gpu.upload(data, [rows, cols], { label, category: 'weights' });
-    this.tensors.push(t);
-    return t;
+    return this.upload(await this.read(name), rows, cols, label, this.mode);
   }
 
   /**
@@ -81,15 +82,20 @@ export class WeightUploader {
    */
   async vocab(name: string, label: string): Promise<VocabMatrix> {
     const [rows, cols] = this.src.info(name).shape;
-    // Bytes per row as bound: codes and scales for q4 (plus up to 256 bytes of gap before the scales).
-    const q4 = this.mode === 'q4';
-    const rowBytes = q4 ? cols / 2 + Math.ceil(cols / this.groupSize) * 4 : cols * 4;
-    const perPart = Math.floor((this.gpu.maxBinding - (q4 ? 256 : 0)) / rowBytes / VOCAB_PART_ALIGN) * VOCAB_PART_ALIGN;
-    if (perPart >= rows) return new VocabMatrix([await this.matrix(name, label)]);
+    const format = this.embeddings;
+    // Bytes per row as bound: codes and scales when quantized (plus up to 256 bytes of gap before the scales).
+    const codeBytes = { q4: cols / 2, q8: cols, f32: cols * 4 }[format];
+    const rowBytes = codeBytes + (format === 'f32' ? 0 : Math.ceil(cols / this.groupSize) * 4);
+    const perPart = Math.floor((this.gpu.maxBinding - (format === 'f32' ? 0 : 256)) / rowBytes / VOCAB_PART_ALIGN) * VOCAB_PART_ALIGN;
     if (perPart === 0) throw new Error(`tensor '${name}' ${fmtShape([rows, cols])}: ${VOCAB_PART_ALIGN} rows (${VOCAB_PART_ALIGN * rowBytes} bytes) exceed this device's ${this.gpu.maxBinding}-byte binding`);
-    const parts: { label: string; rows: number }[] = [];
-    for (let r = 0; r < rows; r += perPart) parts.push({ label: `${label}.part${parts.length}`, rows: Math.min(perPart, rows - r) });
-    return new VocabMatrix(await this.rowSplit(name, parts));
+    const data = await this.read(name);
+    const parts: Tensor[] = [];
+    for (let r = 0; r < rows; r += perPart) {
+      const n = Math.min(perPart, rows - r);
+      const partLabel = perPart >= rows ? label : `${label}.part${parts.length}`;
+      parts.push(this.upload(data.subarray(r * cols, (r + n) * cols), n, cols, partLabel, format));
+    }
+    return new VocabMatrix(parts);
   }
 
   /**
@@ -104,9 +110,7 @@ export class WeightUploader {
     return parts.map(({ label, rows: n }) => {
       const slice = data.subarray(r0 * cols, (r0 + n) * cols);
       r0 += n;
-      const t = this.mode === 'q4' ? this.gpu.uploadQ4(quantizeQ4(slice, n, cols, this.groupSize), label) : this.gpu.upload(slice, [n, cols], { label, category: 'weights' });
-      this.tensors.push(t);
-      return t;
+      return this.upload(slice, n, cols, label, this.mode);
     });
   }
 
@@ -133,6 +137,15 @@ export class WeightUploader {
   async f32(name: string, label: string): Promise<Tensor> {
     const data = await this.read(name);
     const t = this.gpu.upload(data, this.src.info(name).shape, { label, category: 'weights' });
+    this.tensors.push(t);
+    return t;
+  }
+
+  /** Uploads a (rows, cols) matrix in `format`, tracked for disposeAll(). */
+  private upload(data: Float32Array, rows: number, cols: number, label: string, format: EmbeddingMode): Tensor {
+    const t = format === 'q4' ? this.gpu.uploadQ4(quantizeQ4(data, rows, cols, this.groupSize), label)
+      : format === 'q8' ? this.gpu.uploadQ8(quantizeQ8(data, rows, cols, this.groupSize), label)
+      : this.gpu.upload(data, [rows, cols], { label, category: 'weights' });
     this.tensors.push(t);
     return t;
   }

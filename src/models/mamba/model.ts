@@ -85,7 +85,8 @@ export class MambaModel implements LanguageModel<MambaState> {
       maxContext: null,
       params: { total, activePerToken: total },
       weightBytes: w.all.reduce((s, t) => s + t.byteLength, 0),
-      weights: w.embed.dtype === 'q4' ? 'q4' : 'f32',
+      weights: w.layers[0].out.weight.dtype === 'q4' ? 'q4' : 'f32',
+      embeddings: w.embed.dtype === 'q4' || w.embed.dtype === 'q8' ? w.embed.dtype : 'f32',
     };
     this.ws = new Workspace(gpu, cfg, chunk);
     this.head = new LmHead(gpu, w.normF, w.lmHead, cfg.eps, chunk, 'mamba');

@@ -1,6 +1,7 @@
 // Mamba-1 weights: Hugging Face names (and the original state-spaces ones),
 // shapes, and the GPU tensors they become. in_proj, x_proj and out_proj are
-// 4-bit (or f32); fused projections are split by rows at load so each part is
+// 4-bit (or f32), the embedding and LM head per the embeddings mode (8-bit by
+// default); fused projections are split by rows at load so each part is
 // a contiguous output. dt_proj stays f32: its input rank R (ceil(D/16)) is
 // small and not always a multiple of 8, it is ~3% of a layer, and its output
 // goes through softplus into an exponential, where errors compound.
@@ -9,7 +10,7 @@ import type { Gpu } from '../../runtime/gpu';
 import type { Tensor } from '../../runtime/tensor';
 import { Linear } from '../blocks/linear';
 import type { VocabMatrix } from '../blocks/vocab';
-import { checkTensors, WeightUploader, type LoadProgress, type TensorSource, type WeightMode } from '../loader/weights';
+import { checkTensors, WeightUploader, type LoadProgress, type TensorSource, type WeightMode, type EmbeddingMode } from '../loader/weights';
 import type { MambaConfig } from './config';
 
 export interface MambaLayerWeights {
@@ -61,12 +62,12 @@ export function mambaTensorShapes(cfg: MambaConfig): Map<string, number[]> {
   return m;
 }
 
-export async function loadMambaWeights(gpu: Gpu, src: TensorSource, cfg: MambaConfig, mode: WeightMode, onProgress?: (p: LoadProgress) => void): Promise<MambaWeights> {
+export async function loadMambaWeights(gpu: Gpu, src: TensorSource, cfg: MambaConfig, mode: WeightMode, onProgress?: (p: LoadProgress) => void, embeddings?: EmbeddingMode): Promise<MambaWeights> {
   const shapes = mambaTensorShapes(cfg);
   checkStateSize(src, cfg);
   checkTensors(src, shapes, cfg.tieWordEmbeddings ? [/^lm_head\.weight$/] : [], 'mamba checkpoint');
   const total = [...shapes.keys()].reduce((s, n) => s + src.info(n).byteLength, 0);
-  const up = new WeightUploader(gpu, src, mode, total, onProgress);
+  const up = new WeightUploader(gpu, src, mode, total, onProgress, embeddings);
   const { intermediateSize: Di, stateSize: N, convKernel: Kc, timeStepRank: R } = cfg;
   try {
     const embed = await up.vocab(embedName(cfg), 'mamba.embed');

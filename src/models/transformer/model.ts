@@ -97,7 +97,8 @@ export class TransformerModel implements LanguageModel<TransformerState> {
       maxContext,
       params: { total, activePerToken: total },
       weightBytes: w.all.reduce((s, t) => s + t.byteLength, 0),
-      weights: w.embed.dtype === 'q4' ? 'q4' : 'f32',
+      weights: w.layers[0].gate.weight.dtype === 'q4' ? 'q4' : 'f32',
+      embeddings: w.embed.dtype === 'q4' || w.embed.dtype === 'q8' ? w.embed.dtype : 'f32',
     };
   }
 

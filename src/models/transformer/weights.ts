@@ -1,13 +1,13 @@
 // Llama-family weights: the Hugging Face tensor names, their shapes, and the
-// GPU tensors they become. Linear weights (and the embedding, which the LM
-// head shares when tied) are 4-bit or f32 per the load mode; norms and
-// biases stay f32.
+// GPU tensors they become. Linear weights are 4-bit or f32 per the load mode,
+// the embedding (which the LM head shares when tied) 8-bit, 4-bit or f32 per
+// the embeddings mode; norms and biases stay f32.
 
 import type { Gpu } from '../../runtime/gpu';
 import type { Tensor } from '../../runtime/tensor';
 import { Linear } from '../blocks/linear';
 import type { VocabMatrix } from '../blocks/vocab';
-import { checkTensors, WeightUploader, type LoadProgress, type TensorSource, type WeightMode } from '../loader/weights';
+import { checkTensors, WeightUploader, type LoadProgress, type TensorSource, type WeightMode, type EmbeddingMode } from '../loader/weights';
 import type { TransformerConfig } from './config';
 
 export interface LayerWeights {
@@ -23,7 +23,7 @@ export interface LayerWeights {
 }
 
 export interface TransformerWeights {
-  embed: VocabMatrix;   // (V, D) q4 or f32, in row parts when large
+  embed: VocabMatrix;   // (V, D) q8, q4 or f32, in row parts when large
   layers: LayerWeights[];
   norm: Tensor;         // (D) f32
   lmHead: VocabMatrix;  // (V, D): the embedding itself when tied
@@ -68,14 +68,14 @@ export function transformerTensorShapes(cfg: TransformerConfig): Map<string, num
 }
 
 export async function loadTransformerWeights(
-  gpu: Gpu, src: TensorSource, cfg: TransformerConfig, mode: WeightMode, onProgress?: (p: LoadProgress) => void,
+  gpu: Gpu, src: TensorSource, cfg: TransformerConfig, mode: WeightMode, onProgress?: (p: LoadProgress) => void, embeddings?: EmbeddingMode,
 ): Promise<TransformerWeights> {
   const shapes = transformerTensorShapes(cfg);
   // A tied checkpoint that still stores lm_head.weight: Hugging Face ties over it, so do we.
   const ignore = cfg.tieWordEmbeddings ? [...IGNORED, /^lm_head\.weight$/] : IGNORED;
   checkTensors(src, shapes, ignore, 'transformer checkpoint');
   const total = [...shapes.keys()].reduce((s, n) => s + src.info(n).byteLength, 0);
-  const up = new WeightUploader(gpu, src, mode, total, onProgress);
+  const up = new WeightUploader(gpu, src, mode, total, onProgress, embeddings);
   try {
     const embed = await up.vocab('model.embed_tokens.weight', 'transformer.embed');
     const layers: LayerWeights[] = [];
