@@ -49,11 +49,25 @@ export function checkQ4Shape(op: string, rows: number, cols: number, groupSize: 
 /** Quantizes a row-major (rows, cols) float matrix to q4. */
 export function quantizeQ4(weights: ArrayLike<number>, rows: number, cols: number, groupSize: Q4GroupSize = 32): Q4Weights {
   checkQ4Shape('quantizeQ4', rows, cols, groupSize);
-  if (weights.length !== rows * cols) {
-    throw new Error(`quantizeQ4: got ${weights.length} values for a (${rows}, ${cols}) matrix`);
-  }
+  return { rows, cols, groupSize, ...quantizeGroups('quantizeQ4', weights, rows, cols, groupSize, 4) };
+}
+
+/** Expands q4 back to a row-major Float64Array: exactly what the GPU kernels compute with. */
+export function dequantizeQ4(q: Q4Weights): Float64Array {
+  return dequantizeGroups(q, 4);
+}
+
+/**
+ * The body of quantizeQ4 and quantizeQ8 (q8.ts): per group of G along K, an
+ * f16 (d, m) pair and codes of `bits` bits, 32 / bits to a u32, low bits first.
+ */
+export function quantizeGroups(op: string, weights: ArrayLike<number>, rows: number, cols: number, groupSize: number, bits: 4 | 8): { packed: Uint32Array; scales: Uint32Array } {
+  if (weights.length !== rows * cols) throw new Error(`${op}: got ${weights.length} values for a (${rows}, ${cols}) matrix`);
+  const top = (1 << bits) - 1; // largest code
+  const wordShift = bits === 4 ? 3 : 2; // element i is in word i >> wordShift ...
+  const lane = (32 / bits) - 1;         // ... at code i & lane
   const groups = q4GroupsPerRow(cols, groupSize);
-  const packed = new Uint32Array(rows * (cols / 8));
+  const packed = new Uint32Array((rows * cols) >>> wordShift);
   const scales = new Uint32Array(rows * groups);
   for (let n = 0; n < rows; n++) {
     const row = n * cols;
@@ -64,38 +78,41 @@ export function quantizeQ4(weights: ArrayLike<number>, rows: number, cols: numbe
       let hi = -Infinity;
       for (let k = k0; k < k1; k++) {
         const w = weights[row + k];
-        if (!Number.isFinite(w)) throw new Error(`quantizeQ4: non-finite weight ${w} at (${n}, ${k})`);
+        if (!Number.isFinite(w)) throw new Error(`${op}: non-finite weight ${w} at (${n}, ${k})`);
         lo = Math.min(lo, w);
         hi = Math.max(hi, w);
       }
       // Store d and m as f16, then quantize against the rounded values so the
       // codes are the best ones for what the GPU will actually read.
-      const dBits = f32ToF16Bits((hi - lo) / 15);
+      const dBits = f32ToF16Bits((hi - lo) / top);
       const mBits = f32ToF16Bits(lo);
       const d = f16BitsToF32(dBits);
       const m = f16BitsToF32(mBits);
       scales[n * groups + g] = (dBits | (mBits << 16)) >>> 0;
       for (let k = k0; k < k1; k++) {
-        const q = d > 0 ? Math.min(15, Math.max(0, Math.round((weights[row + k] - m) / d))) : 0;
-        packed[(row + k) >>> 3] |= q << ((k & 7) * 4);
+        const q = d > 0 ? Math.min(top, Math.max(0, Math.round((weights[row + k] - m) / d))) : 0;
+        const i = row + k;
+        packed[i >>> wordShift] |= q << ((i & lane) * bits);
       }
     }
   }
-  return { rows, cols, groupSize, packed, scales };
+  return { packed, scales };
 }
 
-/** Expands q4 back to a row-major Float64Array: exactly what the GPU kernels compute with. */
-export function dequantizeQ4(q: Q4Weights): Float64Array {
+/** Expands quantizeGroups' output back to a row-major Float64Array. */
+export function dequantizeGroups(q: { rows: number; cols: number; groupSize: number; packed: Uint32Array; scales: Uint32Array }, bits: 4 | 8): Float64Array {
   const { rows, cols, groupSize, packed, scales } = q;
+  const mask = (1 << bits) - 1;
+  const wordShift = bits === 4 ? 3 : 2;
+  const lane = (32 / bits) - 1;
   const groups = q4GroupsPerRow(cols, groupSize);
   const out = new Float64Array(rows * cols);
   for (let n = 0; n < rows; n++) {
     for (let k = 0; k < cols; k++) {
       const s = scales[n * groups + Math.floor(k / groupSize)];
-      const d = f16BitsToF32(s & 0xffff);
-      const m = f16BitsToF32(s >>> 16);
-      const code = (packed[(n * cols + k) >>> 3] >>> ((k & 7) * 4)) & 0xf;
-      out[n * cols + k] = m + code * d;
+      const i = n * cols + k;
+      const code = (packed[i >>> wordShift] >>> ((i & lane) * bits)) & mask;
+      out[i] = f16BitsToF32(s >>> 16) + code * f16BitsToF32(s & 0xffff);
     }
   }
   return out;

@@ -13,8 +13,7 @@
 //   scales: (N, ceil(K/G)) pack2x16float(d, m): d in the low half, m in the high
 // K must be a multiple of 4; the last group of a row may be shorter than G.
 
-import { f16BitsToF32, f32ToF16Bits } from './f16';
-import { Q4_GROUP_SIZES, q4GroupsPerRow, type Q4GroupSize } from './q4';
+import { dequantizeGroups, Q4_GROUP_SIZES, quantizeGroups, type Q4GroupSize } from './q4';
 
 export interface Q8Weights {
   rows: number;        // N
@@ -37,49 +36,10 @@ export function checkQ8Shape(op: string, rows: number, cols: number, groupSize: 
 /** Quantizes a row-major (rows, cols) float matrix to q8. */
 export function quantizeQ8(weights: ArrayLike<number>, rows: number, cols: number, groupSize: Q4GroupSize = 32): Q8Weights {
   checkQ8Shape('quantizeQ8', rows, cols, groupSize);
-  if (weights.length !== rows * cols) throw new Error(`quantizeQ8: got ${weights.length} values for a (${rows}, ${cols}) matrix`);
-  const groups = q4GroupsPerRow(cols, groupSize);
-  const packed = new Uint32Array(rows * (cols / 4));
-  const scales = new Uint32Array(rows * groups);
-  for (let n = 0; n < rows; n++) {
-    const row = n * cols;
-    for (let g = 0; g < groups; g++) {
-      const k0 = g * groupSize;
-      const k1 = Math.min(cols, k0 + groupSize);
-      let lo = Infinity;
-      let hi = -Infinity;
-      for (let k = k0; k < k1; k++) {
-        const w = weights[row + k];
-        if (!Number.isFinite(w)) throw new Error(`quantizeQ8: non-finite weight ${w} at (${n}, ${k})`);
-        lo = Math.min(lo, w);
-        hi = Math.max(hi, w);
-      }
-      // As in q4: codes chosen against the f16-rounded d and m the GPU reads.
-      const dBits = f32ToF16Bits((hi - lo) / 255);
-      const mBits = f32ToF16Bits(lo);
-      const d = f16BitsToF32(dBits);
-      const m = f16BitsToF32(mBits);
-      scales[n * groups + g] = (dBits | (mBits << 16)) >>> 0;
-      for (let k = k0; k < k1; k++) {
-        const q = d > 0 ? Math.min(255, Math.max(0, Math.round((weights[row + k] - m) / d))) : 0;
-        packed[(row + k) >>> 2] |= q << ((k & 3) * 8);
-      }
-    }
-  }
-  return { rows, cols, groupSize, packed, scales };
+  return { rows, cols, groupSize, ...quantizeGroups('quantizeQ8', weights, rows, cols, groupSize, 8) };
 }
 
 /** Expands q8 back to a row-major Float64Array: exactly what the GPU kernels compute with. */
 export function dequantizeQ8(q: Q8Weights): Float64Array {
-  const { rows, cols, groupSize, packed, scales } = q;
-  const groups = q4GroupsPerRow(cols, groupSize);
-  const out = new Float64Array(rows * cols);
-  for (let n = 0; n < rows; n++) {
-    for (let k = 0; k < cols; k++) {
-      const s = scales[n * groups + Math.floor(k / groupSize)];
-      const code = (packed[(n * cols + k) >>> 2] >>> ((k & 3) * 8)) & 0xff;
-      out[n * cols + k] = f16BitsToF32(s >>> 16) + code * f16BitsToF32(s & 0xffff);
-    }
-  }
-  return out;
+  return dequantizeGroups(q, 8);
 }

@@ -2,17 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { dequantizeQ4, q4Bytes, q4GroupsPerRow, quantizeQ4, type Q4GroupSize } from '../../src/runtime/q4';
 import { f16BitsToF32 } from '../../src/runtime/f16';
 import { randn } from '../helpers/random';
-
-/** sqrt(sum (w - ŵ)^2 / sum w^2). */
-function relativeRms(w: ArrayLike<number>, wh: ArrayLike<number>): number {
-  let num = 0;
-  let den = 0;
-  for (let i = 0; i < w.length; i++) {
-    num += (w[i] - wh[i]) ** 2;
-    den += w[i] ** 2;
-  }
-  return Math.sqrt(num / den);
-}
+import { relativeRms } from '../helpers/compare';
 
 /** The 4-bit code of element (n, k), read from the packed words as documented in q4.ts. */
 const codeAt = (packed: Uint32Array, cols: number, n: number, k: number) => (packed[(n * cols + k) >>> 3] >>> ((k & 7) * 4)) & 0xf;

@@ -3,17 +3,7 @@ import { dequantizeQ8, quantizeQ8 } from '../../src/runtime/q8';
 import { dequantizeQ4, quantizeQ4, type Q4GroupSize } from '../../src/runtime/q4';
 import { f16BitsToF32 } from '../../src/runtime/f16';
 import { randn } from '../helpers/random';
-
-/** sqrt(sum (w - ŵ)^2 / sum w^2). */
-function relativeRms(w: ArrayLike<number>, wh: ArrayLike<number>): number {
-  let num = 0;
-  let den = 0;
-  for (let i = 0; i < w.length; i++) {
-    num += (w[i] - wh[i]) ** 2;
-    den += w[i] ** 2;
-  }
-  return Math.sqrt(num / den);
-}
+import { relativeRms } from '../helpers/compare';
 
 /** The 8-bit code of element (n, k), read from the packed words as documented in q8.ts. */
 const codeAt = (packed: Uint32Array, cols: number, n: number, k: number) => (packed[(n * cols + k) >>> 2] >>> ((k & 3) * 8)) & 0xff;
