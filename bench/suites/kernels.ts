@@ -9,15 +9,20 @@
 // 50 MB on an H100, 72 MB on an RTX 4090, 96 MB on an RX 7900 XTX), so nothing
 // is served from cache that a real model would fetch from memory.
 //
+// The 8-bit matvec of the LM head (the default beside 4-bit layers) is timed
+// too, at the LM head shape, against the same copy.
+//
 // --sweep also times the matvec at other tunings (threads per workgroup, lanes
 // per team of 4 rows): the GPU default was chosen without a GPU to time it.
 
 import type { Gpu } from '../../src/runtime/gpu';
 import { dequantizeQ4, quantizeQ4 } from '../../src/runtime/q4';
+import { dequantizeQ8, quantizeQ8 } from '../../src/runtime/q8';
 import type { Tensor } from '../../src/runtime/tensor';
 import { Recorder } from '../../src/runtime/recorder';
 import { copy } from '../../src/kernels/copy';
 import { matvecQ4, MATVEC_Q4_TUNING, type MatvecQ4Tuning } from '../../src/kernels/matvec_q4';
+import { matvecQ8 } from '../../src/kernels/matvec_q8';
 import { matmulQ4 } from '../../src/kernels/matmul_q4';
 import { linear } from '../../src/reference/linear';
 import { GB, printTable, timeGpu, type BenchOptions, type Row } from '../harness';
@@ -123,8 +128,39 @@ export async function kernelsSuite(gpu: Gpu, opts: BenchOptions): Promise<void> 
     }
   }
   printTable('4-bit linear kernels (group 32)', rows);
+  await lmHeadQ8(gpu, shapes[shapes.length - 1], copyBw, cacheBust, trials);
   if (opts.sweep) printTable(`matvec tunings (defaults: gpu ${fmtTune(MATVEC_Q4_TUNING.gpu)}, software ${fmtTune(MATVEC_Q4_TUNING.software)})`, sweepRows);
   const ratios = rows.map((r) => r['matvec / copy'] as number);
   const minRatio = Math.min(...ratios);
   console.log(`Target: q4 matvec weight bandwidth ≥ 0.5 × copy bandwidth. Lowest ratio here: ${minRatio.toFixed(2)} (${minRatio >= 0.5 ? 'met' : 'NOT met'}).`);
+}
+
+/**
+ * The 8-bit LM head (the default beside 4-bit layers): its matvec at the LM
+ * head shape, against the copy bandwidth measured for that shape above.
+ */
+async function lmHeadQ8(gpu: Gpu, [name, N, K]: [string, number, number], copyBw: Map<string, number>, cacheBust: number, trials: number): Promise<void> {
+  const q = quantizeQ8(gaussian(N * K, N * 37 + K), N, K, 32);
+  const copies = Math.ceil(cacheBust / (q.packed.byteLength + q.scales.byteLength));
+  const weights = Array.from({ length: copies }, (_, i) => gpu.uploadQ8(q, `bench.${name}.q8.w${i}`));
+  const wBytes = q.packed.byteLength + q.scales.byteLength;
+  const x = gpu.upload(gaussian(K, 9), [K], { label: 'bench.x' });
+  const y = gpu.empty([N], 'f32', 'bench.y');
+  try {
+    const rec = new Recorder(gpu, 'verify');
+    matvecQ8(rec, weights[0], x, y);
+    verify(`matvec_q8 ${N}×${K}`, (await rec.submitAndRead(y)) as Float32Array, linear(await gpu.read(x), dequantizeQ8(q), 1, K, N));
+    const t = await timeGpu(gpu, (r, i) => matvecQ8(r, weights[i % copies], x, y), { perSubmit: copies, trials });
+    const copyGBs = copyBw.get(name)!;
+    printTable('8-bit LM head (group 32; the default beside 4-bit layers)', [{
+      layer: `${name} ${N}×${K}`,
+      'q8 bytes': wBytes,
+      'copy GB/s (r+w)': copyGBs,
+      'matvec µs': t * 1e6,
+      'matvec weight GB/s': wBytes / t / GB,
+      'matvec / copy': wBytes / t / GB / copyGBs,
+    }]);
+  } finally {
+    [...weights, x, y].forEach((w) => w.dispose());
+  }
 }
