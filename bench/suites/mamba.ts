@@ -1,4 +1,4 @@
-// Mamba suite: random 4-bit weights in the mamba-130m shape (24 layers, D 768,
+// Mamba suite: random weights (4-bit layers, 8-bit embedding) in the mamba-130m shape (24 layers, D 768,
 // N 16, expand 2, conv 4, vocab 50280), timed through the model contract:
 // prefill tokens/s at several prompt lengths, decode tokens/s at several
 // context lengths (the per-token cost must stay flat), and the state bytes.
@@ -13,7 +13,7 @@ import { loadMambaWeights, mambaTensorShapes } from '../../src/models/mamba/weig
 import { MambaModel } from '../../src/models/mamba/model';
 import type { TensorSource } from '../../src/models/loader/weights';
 import { refMambaForward } from '../../src/reference/mamba';
-import { dequantizeQ4, quantizeQ4 } from '../../src/runtime/q4';
+import { asLoaded, mambaQuantized } from '../../test/helpers/models';
 import { bestOf, logged, printTable, verifyLogits, type BenchOptions, type Row } from '../harness';
 
 const MAMBA_130M = {
@@ -56,10 +56,7 @@ async function verifyTiny(gpu: Gpu): Promise<void> {
     const rec = new Recorder(gpu, 'verify');
     const got = (await rec.submitAndRead(model.prefill(rec, state, ids))) as Float32Array;
     const shapes = mambaTensorShapes(cfg);
-    const w = (n: string) => (n.endsWith('in_proj.weight') || n.endsWith('x_proj.weight') || n.endsWith('out_proj.weight') || n.includes('embeddings')
-      ? dequantizeQ4(quantizeQ4(src.dense!.get(n)!, shapes.get(n)![0], shapes.get(n)![1]))
-      : src.dense!.get(n)!);
-    const want = refMambaForward(cfg, w, ids).subarray(36 * 300);
+    const want = refMambaForward(cfg, asLoaded(src.dense!, shapes, 'q4', mambaQuantized), ids).subarray(36 * 300);
     verifyLogits('mamba', got, want);
   } finally {
     state.dispose();
@@ -77,7 +74,7 @@ export async function mambaSuite(gpu: Gpu, opts: BenchOptions): Promise<void> {
   const steps = opts.quick || opts.repeats === 1 ? 8 : 32;
   const t0 = performance.now();
   const model = new MambaModel(gpu, cfg, await loadMambaWeights(gpu, randomSource(cfg, 1), cfg, 'q4'), { prefillChunk: chunk });
-  console.log(`Model: mamba-130m shape${layers ? ` cut to ${cfg.nLayers} layers` : ''}, random 4-bit weights (${(model.info.weightBytes / 2 ** 20).toFixed(1)} MiB), loaded in ${((performance.now() - t0) / 1000).toFixed(1)} s\n`);
+  console.log(`Model: mamba-130m shape${layers ? ` cut to ${cfg.nLayers} layers` : ''}, random weights, ${model.info.weights} layers and ${model.info.embeddings} embedding (${(model.info.weightBytes / 2 ** 20).toFixed(1)} MiB), loaded in ${((performance.now() - t0) / 1000).toFixed(1)} s\n`);
   const token = gpu.empty([1], 'u32', 'bench.token');
   const rows: Row[] = [];
   const state = model.createState();

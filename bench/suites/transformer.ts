@@ -1,4 +1,4 @@
-// Transformer suite: random 4-bit weights in the SmolLM2-135M shape (30
+// Transformer suite: random weights (4-bit layers, 8-bit embedding) in the SmolLM2-135M shape (30
 // layers, D 576, 9 heads over 3 KV heads, MLP 1536, vocab 49152), timed
 // through the model contract: prefill tokens/s at several prompt lengths and
 // decode tokens/s at several context lengths, with weight and KV-cache bytes.
@@ -13,7 +13,7 @@ import { loadTransformerWeights, transformerTensorShapes } from '../../src/model
 import { TransformerModel } from '../../src/models/transformer/model';
 import type { TensorSource } from '../../src/models/loader/weights';
 import { refForward } from '../../src/reference/transformer';
-import { dequantizeQ4, quantizeQ4 } from '../../src/runtime/q4';
+import { asLoaded } from '../../test/helpers/models';
 import { bestOf, logged, printTable, verifyLogits, type BenchOptions, type Row } from '../harness';
 
 const SMOLLM2_135M = {
@@ -54,8 +54,7 @@ async function verifyTiny(gpu: Gpu): Promise<void> {
     const rec = new Recorder(gpu, 'verify');
     const got = (await rec.submitAndRead(model.prefill(rec, state, ids))) as Float32Array;
     const shapes = transformerTensorShapes(cfg);
-    const w = (n: string) => (shapes.get(n)!.length === 2 ? dequantizeQ4(quantizeQ4(src.dense!.get(n)!, shapes.get(n)![0], shapes.get(n)![1])) : src.dense!.get(n)!);
-    const want = refForward(cfg, w, ids).subarray(8 * 300);
+    const want = refForward(cfg, asLoaded(src.dense!, shapes, 'q4'), ids).subarray(8 * 300);
     verifyLogits('transformer', got, want);
   } finally {
     state.dispose();
@@ -74,7 +73,7 @@ export async function transformerSuite(gpu: Gpu, opts: BenchOptions): Promise<vo
   const maxContext = Math.max(...contexts, ...prompts) + steps;
   const t0 = performance.now();
   const model = new TransformerModel(gpu, cfg, await loadTransformerWeights(gpu, randomSource(cfg, 1), cfg, 'q4'), { maxContext, prefillChunk: 512 });
-  console.log(`Model: SmolLM2-135M shape${layers ? ` cut to ${cfg.nLayers} layers` : ''}, random 4-bit weights (${(model.info.weightBytes / 2 ** 20).toFixed(1)} MiB), loaded in ${((performance.now() - t0) / 1000).toFixed(1)} s\n`);
+  console.log(`Model: SmolLM2-135M shape${layers ? ` cut to ${cfg.nLayers} layers` : ''}, random weights, ${model.info.weights} layers and ${model.info.embeddings} embedding (${(model.info.weightBytes / 2 ** 20).toFixed(1)} MiB), loaded in ${((performance.now() - t0) / 1000).toFixed(1)} s\n`);
   const token = gpu.empty([1], 'u32', 'bench.token');
   const rows: Row[] = [];
   try {
