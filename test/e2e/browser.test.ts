@@ -1,6 +1,7 @@
 // The library in real headless Chromium (Debian's chromium, driven by
 // playwright-core): WebGPU from navigator.gpu on SwiftShader, a kernel, and a
-// model loaded from in-memory Blobs and over HTTP (Range requests), checked
+// model loaded from in-memory Blobs (f32, and the default 4-bit layers with an
+// 8-bit embedding) and over HTTP (Range requests), checked
 // against the float64 references.
 
 import { afterAll, beforeAll, expect, it } from 'vitest';
@@ -15,7 +16,8 @@ import { describeGpu } from '../helpers/gpu';
 import { tinyTransformer } from '../helpers/checkpoints';
 import { refForward } from '../../src/reference/transformer';
 import * as ref from '../../src/reference/ops';
-import { relMaxErr } from '../helpers/models';
+import { asLoaded, relMaxErr } from '../helpers/models';
+import { transformerTensorShapes } from '../../src/models/transformer/weights';
 import { expectClose } from '../helpers/compare';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -74,7 +76,7 @@ describeGpu('in headless Chromium', () => {
     await page.goto(url);
     await page.waitForFunction(() => window.__result !== undefined, undefined, { timeout: 120_000 });
     const r = (await page.evaluate(() => window.__result)) as {
-      error?: string; report: { backend: string; adapter: string }; x: number[]; w: number[]; norm: number[]; logits: number[]; urlLogits: number[]; text: string; memoryBefore: number; memoryAfter: number;
+      error?: string; report: { backend: string; adapter: string }; x: number[]; w: number[]; norm: number[]; logits: number[]; urlLogits: number[]; q4Logits: number[]; text: string; memoryBefore: number; memoryAfter: number;
     };
     expect(r.error, r.error).toBeUndefined();
     expect(r.report.backend).toBe('browser');
@@ -84,6 +86,8 @@ describeGpu('in headless Chromium', () => {
     const ids = [3, 60, 101, 7];
     const want = refForward(ck.config, (n) => ck.weights.get(n)!, ids);
     expect(relMaxErr(r.logits, want)).toBeLessThan(1e-4);
+    // The default formats (4-bit layers, 8-bit embedding), against the reference on the same quantized weights.
+    expect(relMaxErr(r.q4Logits, refForward(ck.config, asLoaded(ck.weights, transformerTensorShapes(ck.config), 'q4'), ids))).toBeLessThan(1e-4);
     // Fetched over HTTP: the same logits, and the weights came by Range requests, never one whole-file GET.
     expect(relMaxErr(r.urlLogits, want)).toBeLessThan(1e-4);
     const weightGets = served.filter((s) => s.file.endsWith('.safetensors') && s.method === 'GET');

@@ -32,7 +32,7 @@ describeGpu('tessera CLI', () => {
     const args = ['generate', dir, '--prompt', 'the cat', '--max-new-tokens', '6', '--temperature', '0.9', '--seed', '4'];
     const a = await tessera(args);
     expect(a.code, a.stderr).toBe(0);
-    expect(a.stderr).toMatch(/llama: 2 layers/);
+    expect(a.stderr).toMatch(/llama: 2 layers, .* MiB of q4 weights \(q8 embeddings\)/);
     expect(a.stderr).toMatch(/prompt \d+ tokens, generated \d+ \((length|eos)\); time to first token \d+ ms, prefill [\d.]+ tok\/s, decode [\d.]+ tok\/s/);
     const b = await tessera(args);
     expect(b.stdout).toBe(a.stdout);
@@ -56,5 +56,8 @@ describeGpu('tessera CLI', () => {
     const m = await tessera(['generate', join(dir, 'nope'), '--prompt', 'x']);
     expect(m.code).toBe(1);
     expect(m.stderr).toMatch(/tessera: .*config\.json/);
+    const e = await tessera(['generate', dir, '--prompt', 'x', '--embeddings', 'q2']);
+    expect(e.code).toBe(1);
+    expect(e.stderr).toMatch(/--embeddings must be q8, q4 or f32, got 'q2'/);
   });
 });

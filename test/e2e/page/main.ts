@@ -29,6 +29,10 @@ async function run() {
   const files = Object.fromEntries(Object.entries(ck.files).map(([name, bytes]) => [name, new Blob([bytes as Uint8Array<ArrayBuffer>])]));
   const lm = await loadModel(files, { weights: 'f32', device: gpu, maxContext: 64 });
   const logits = Array.from(await lm.logits([3, 60, 101, 7]));
+  // The default formats: 4-bit layers, 8-bit embedding and LM head.
+  const quantized = await loadModel(files, { device: gpu, maxContext: 64 });
+  const q4Logits = Array.from(await quantized.logits([3, 60, 101, 7]));
+  quantized.dispose();
   // The same checkpoint from this page's server, as from a static host or the hub.
   const remote = await loadModel(new URL('model/', location.href).href, { weights: 'f32', device: gpu, maxContext: 64 });
   const urlLogits = Array.from(await remote.logits([3, 60, 101, 7]));
@@ -37,7 +41,7 @@ async function run() {
   for await (const piece of lm.generate('the cat', { maxNewTokens: 6, seed: 3, temperature: 0.9 })) text += piece;
   const memoryBefore = gpu.ledger.report().total;
   lm.dispose();
-  return { report: gpu.report, x: Array.from(x), w: Array.from(w), norm, logits, urlLogits, text, memoryBefore, memoryAfter: gpu.ledger.report().total };
+  return { report: gpu.report, x: Array.from(x), w: Array.from(w), norm, logits, urlLogits, q4Logits, text, memoryBefore, memoryAfter: gpu.ledger.report().total };
 }
 
 run().then(
