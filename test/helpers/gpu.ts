@@ -36,3 +36,21 @@ export function poisoned(gpu: Gpu, shape: number[], label = 'out', dtype: DenseD
   else gpu.write(t, new Uint32Array(n).fill(0xdeadbeef));
   return t;
 }
+
+/**
+ * The same device, reporting at most `max` workgroups per grid dimension: grid()
+ * then splits a small dispatch over x and y, as it does past 65535 workgroups on
+ * a real device (which would take many seconds of SwiftShader). Not to be
+ * destroyed: the device belongs to `g`.
+ */
+export function cappedGrid(g: Gpu, max: number): Gpu {
+  const limits = new Proxy(g.device.limits, { get: (t, k) => (k === 'maxComputeWorkgroupsPerDimension' ? max : Reflect.get(t, k)) });
+  const device = new Proxy(g.device, {
+    get: (t, k) => {
+      if (k === 'limits') return limits;
+      const v = Reflect.get(t, k);
+      return typeof v === 'function' ? v.bind(t) : v;
+    },
+  });
+  return Gpu.fromDevice(device, g.report);
+}

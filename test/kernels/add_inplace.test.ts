@@ -29,6 +29,38 @@ describeGpu('add_inplace', () => {
     [acc, x, tb].forEach((t) => t.dispose());
   });
 
+  // (673, 24929) = 65536 * 256 + 1 elements: one more 256-wide workgroup than a
+  // grid dimension holds, so grid() makes it 32769 × 2 with one spare workgroup,
+  // and the kernel finds its elements from the global id. acc and x cycle through
+  // random blocks of prime lengths (cheap to make; a misplaced workgroup reads
+  // different values); the bias is a row of its own length, 24929.
+  it('rows 673 × cols 24929 (a 32769 × 2 grid), full and broadcast row', async () => {
+    const g = gpu();
+    const [rows, cols] = [673, 24929];
+    const n = rows * cols;
+    const cycle = (seed: number, P: number) => {
+      const block = randn(seed, P);
+      const a = new Float32Array(n);
+      for (let i = 0; i < n; i += P) a.set(block.subarray(0, Math.min(P, n - i)), i);
+      return a;
+    };
+    const a = cycle(6731, 4099);
+    const b = cycle(6732, 4091);
+    const bias = randn(6733, cols);
+    const acc = g.upload(a, [rows, cols], { label: 'acc' });
+    const x = g.upload(b, [rows, cols], { label: 'x' });
+    const tb = g.upload(bias, [cols], { label: 'bias' });
+    const rec = new Recorder(g);
+    addInplace(rec, acc, x);
+    addInplace(rec, acc, tb);
+    const got = await rec.submitAndRead(acc);
+    // as above: (a + b) rounded to f32, then + bias
+    const want = new Float64Array(n);
+    for (let i = 0; i < n; i++) want[i] = Math.fround(a[i] + b[i]) + bias[i % cols];
+    expectClose(got, want, TOL, `add_inplace ${rows}×${cols}`);
+    [acc, x, tb].forEach((t) => t.dispose());
+  });
+
   it('rejects mismatched shapes and aliasing, naming the tensors', () => {
     const g = gpu();
     const acc = g.upload(randn(1, 12), [3, 4], { label: 'acc' });

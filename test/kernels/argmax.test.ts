@@ -9,7 +9,7 @@ import { randint, randn } from '../helpers/random';
 describeGpu('argmax', () => {
   const gpu = useGpu();
 
-  it.each([1, 7, 1000, 4097, 50280])('V = %i: random rows, then with the maximum planted several times (first index wins)', async (V) => {
+  it.each([1, 7, 256, 1000, 4097, 50280])('V = %i: random rows, then with the maximum planted several times (first index wins)', async (V) => {
     const g = gpu();
     const x = randn(V * 31 + 5, V, 4);
     // three copies: the random row, and the same row with its max copied to
@@ -43,6 +43,34 @@ describeGpu('argmax', () => {
     for (let r = 0; r < rows; r++) expect(got[r], `row ${r}`).toBe(argmaxRef(x.subarray(r * V, (r + 1) * V)));
     expect(got[rows]).toBe(got[rows - 1]);
     [tx, out].forEach((t) => t.dispose());
+  });
+
+  // logitsRow binds from the 256-byte boundary at or before the row: a view at
+  // an element offset off that grid, rows starting off it (and row 1 exactly on
+  // it, base 0), maxima at a row's first and last element, and larger values
+  // just outside the rows that must never be read.
+  it('selects rows of a view at an element offset (3) of a larger buffer, never reading past the row', async () => {
+    const g = gpu();
+    const [rows, V, off] = [4, 61, 3]; // row r starts at element 3 + 61 r: row 1 at 64 (byte 256)
+    const big = new Float32Array(off + rows * V + 5).fill(50); // outside the rows: above every logit
+    const x = randn(6162, rows * V, 1);
+    x[V - 1] = 9; // row 0: its last element is the largest
+    x[V] = 9; // row 1: its first
+    x[3 * V - 1] = 9; // row 2: its last, just before row 3
+    big.set(x, off);
+    const tb = g.upload(big, [big.length], { label: 'big' });
+    const view = tb.view([rows, V], off, 'logits');
+    const out = poisoned(g, [rows + 2], 'out', 'u32');
+    const rec = new Recorder(g);
+    for (let r = 0; r < rows; r++) argmax(rec, view, out, r, r);
+    argmax(rec, view, out, undefined, rows); // the last row by default
+    argmax(rec, tb.view([V], off + 2 * V, 'row2'), out, undefined, rows + 1); // a 1-D view of row 2
+    const got = await rec.submitAndRead(out);
+    const want = Array.from({ length: rows }, (_, r) => argmaxRef(x.subarray(r * V, (r + 1) * V)));
+    expect(want.slice(0, 3)).toEqual([V - 1, 0, V - 1]);
+    expect(Array.from(got)).toEqual([...want, want[rows - 1], want[2]]);
+    tb.dispose();
+    out.dispose();
   });
 
   it('follows torch.argmax on NaN (the first NaN wins), -inf, -0 vs +0 and an all -inf row', async () => {

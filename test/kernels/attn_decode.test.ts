@@ -66,6 +66,29 @@ describeGpu('attn_decode', () => {
     await runCase(gpu(), c, c.len * 1013 + c.Dh * 7 + c.H);
   });
 
+  // Head groups and lane layouts the shapes above miss (configs at 32 KiB: GB heads per workgroup,
+  // TR row lanes, KL key lanes of the PV phase):
+  it.each<[string, Case]>([
+    // G 17 goes 9 + 8: the second group has a head slot past G; and 2 KV heads of 2 groups each (grid y = 4)
+    ['G 17 in uneven head groups, 2 KV heads', { len: CHUNK + 40, H: 34, Hkv: 2, Dh: 16 }],
+    // G 40: three groups 14 + 14 + 12, 4 score rows per thread
+    ['G 40 in three head groups, one chunk', { len: 70, H: 40, Hkv: 1, Dh: 16 }],
+    // G 3, Dh 16: TR 3, KL 10 key lanes on 120 of the 128 threads
+    ['G 3, Dh 16 (key lanes do not fill the workgroup)', { len: 2 * CHUNK + 31, H: 6, Hkv: 2, Dh: 16 }],
+    // Dh 12, one head: KL 42 on 126 threads, DH4 = 3
+    ['Dh 12, one head per KV head (42 key lanes)', { len: 100, H: 2, Hkv: 2, Dh: 12 }],
+    // Dh 80, G 8: TR 6, 2 rows per thread, the 2nd past GB for most
+    ['Dh 80, G 8 (row lanes do not divide the heads)', { len: CHUNK + 5, H: 8, Hkv: 1, Dh: 80 }],
+    // Dh 256, G 3: TR 2, RPT 2 with the 4th row slot empty; 16-key tiles
+    ['Dh 256, G 3', { len: 2 * CHUNK + 1, H: 3, Hkv: 1, Dh: 256 }],
+    // chunk ends on a tile boundary: the last chunk full, or exactly one tile
+    ['len 2*chunk (the last chunk full)', { len: 2 * CHUNK, H: 4, Hkv: 2, Dh: 32 }],
+    ['len chunk+32 (the last chunk one full tile)', { len: CHUNK + 32, H: 4, Hkv: 2, Dh: 32 }],
+    ['two chunks merged into q (H, Dh)', { len: CHUNK + 3, H: 4, Hkv: 1, Dh: 16, rank2: true }],
+  ])('%s matches the float64 reference', async (_name, c) => {
+    await runCase(gpu(), c, 9000 + c.len * 1013 + c.Dh * 7 + c.H);
+  });
+
   it('2048 keys with tiny heads (Dh 16, H 2)', async () => {
     await runCase(gpu(), { len: 2048, H: 2, Hkv: 1, Dh: 16 }, 4242);
     await runCase(gpu(), { len: 2048 - 1, H: 2, Hkv: 2, Dh: 16 }, 4243);
@@ -129,6 +152,9 @@ describeGpu('attn_decode', () => {
       expect(attnDecodeConfig(8, 128, 16384)).not.toEqual(attnDecodeConfig(8, 128, gpu().device.limits.maxComputeWorkgroupStorageSize));
       await runCase(g, { len: 2 * CHUNK + 17, H: 8, Hkv: 1, Dh: 128 }, 6101);
       await runCase(g, { len: CHUNK + 2, H: 2, Hkv: 1, Dh: 256 }, 6102);
+      // memory, not the 16-head cap, splits G 16 at Dh 256 here: groups of 6 + 6 + 4
+      expect(attnDecodeConfig(16, 256, 16384).groups).toBe(3);
+      await runCase(g, { len: CHUNK + 9, H: 32, Hkv: 2, Dh: 256 }, 6103);
     } finally {
       g.destroy();
     }

@@ -60,7 +60,7 @@ describeGpu('attn_prefill', () => {
   });
 
   // A tile holds BQ rows of one KV head, its (token, query head) pairs: T * H / Hkv rows.
-  it.each([16, 64, 128])('Dh %i: rows and pos0 one off the tile sizes', async (Dh) => {
+  it.each([8, 16, 20, 64, 80, 128, 256])('Dh %i: rows and pos0 one off the tile sizes', async (Dh) => {
     const { BQ, BK } = tile(Dh);
     const cases: Case[] = [
       { T: BQ - 1, pos0: 0, H: 2, Hkv: 2, Dh },
@@ -70,6 +70,30 @@ describeGpu('attn_prefill', () => {
       { T: 2 * BQ + 1, pos0: BK - 1, H: 4, Hkv: 2, Dh },
     ];
     for (const [n, c] of cases.entries()) await runCase(gpu(), c, 5000 + Dh * 10 + n);
+  });
+
+  // Lane layouts the shapes above miss (BQ 32, BK 32 at 32 KiB; TR row lanes, KL key lanes of the PV phase):
+  // Dh 8: two key lanes whose partial sums merge through workgroup memory;
+  // Dh 12: DH4 = 3 does not divide the 128 threads, so 32 of them sit out the PV phase;
+  // Dh 20: TR = 25 row lanes do not divide BQ = 32, so each thread has 2 rows and the 2nd is past the tile for most.
+  it.each<[string, Case]>([
+    ['Dh 8 (two key lanes), G 4, 5 tiles', { T: 37, pos0: 5, H: 4, Hkv: 1, Dh: 8 }],
+    ['Dh 12 (DH4 does not divide the workgroup)', { T: 21, pos0: 4, H: 6, Hkv: 2, Dh: 12 }],
+    ['Dh 20 (row lanes do not divide BQ)', { T: 17, pos0: 33, H: 2, Hkv: 1, Dh: 20 }],
+  ])('%s matches the float64 reference', async (_name, c) => {
+    await runCase(gpu(), c, 7000 + c.T * 1009 + c.pos0 * 31 + c.Dh * 7 + c.H);
+  });
+
+  // Grouped-query rows: row = t * G + g, so a tile boundary can fall inside a token's heads
+  // (G not dividing BQ), and with G > BQ a token spans several tiles; several KV heads
+  // (grid y > 0) and pos0 > 0 together.
+  it.each<[string, Case]>([
+    ['G 3, 2 KV heads, tile boundaries inside a token, pos0 > 0', { T: 23, pos0: 19, H: 6, Hkv: 2, Dh: 16 }],
+    ['G 5, 3 KV heads, Dh 64', { T: 13, pos0: 50, H: 15, Hkv: 3, Dh: 64 }],
+    ['G 40 > BQ: one token spans several tiles', { T: 3, pos0: 7, H: 40, Hkv: 1, Dh: 16 }],
+    ['G 8, one token of a long context', { T: 1, pos0: 70, H: 16, Hkv: 2, Dh: 16 }],
+  ])('%s matches the float64 reference', async (_name, c) => {
+    await runCase(gpu(), c, 8000 + c.T * 1009 + c.pos0 * 31 + c.Dh * 7 + c.H);
   });
 
   it('2048 keys with tiny heads (Dh 16, H 2)', async () => {
@@ -84,6 +108,8 @@ describeGpu('attn_prefill', () => {
       expect(attnPrefillTile(128, 16384)).not.toEqual(tile(128));
       await runCase(g, { T: 21, pos0: 9, H: 4, Hkv: 2, Dh: 128 }, 6001);
       await runCase(g, { T: 10, pos0: 3, H: 2, Hkv: 1, Dh: 256 }, 6002);
+      // BQ 16 here: 6 row lanes, 3 rows per thread (the 3rd past the tile for 2 lanes), G 3 across tile boundaries
+      await runCase(g, { T: 19, pos0: 30, H: 6, Hkv: 2, Dh: 80 }, 6003);
     } finally {
       g.destroy();
     }

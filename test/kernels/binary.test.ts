@@ -36,6 +36,32 @@ describeGpu('binary', () => {
     [ta, tb, out].forEach((t) => t.dispose());
   });
 
+  // (673, 24929) = 65536 * 256 + 1 elements: one more 256-wide workgroup than a
+  // grid dimension holds, so grid() makes it 32769 × 2 with one spare workgroup,
+  // and the kernel finds its elements with group_index. a cycles through a random
+  // block of a prime length (cheap to make; a misplaced workgroup reads a
+  // different value); the row b has its own length, 24929.
+  it.each([['add', 'full'], ['mul', 'row']] as const)('%s over shape [673,24929] (a 32769 × 2 grid) with b %s matches the float64 reference', async (op, bShape) => {
+    const g = gpu();
+    const shape = [673, 24929];
+    const n = 673 * 24929;
+    const cycle = (seed: number, len: number, P: number) => {
+      const block = randn(seed, P);
+      const a = new Float32Array(len);
+      for (let i = 0; i < len; i += P) a.set(block.subarray(0, Math.min(P, len - i)), i);
+      return a;
+    };
+    const a = cycle(op === 'add' ? 673 : 674, n, 4099);
+    const b = bShape === 'row' ? randn(24929, 24929) : cycle(24930, n, 4091);
+    const ta = g.upload(a, shape, { label: 'a' });
+    const tb = g.upload(b, bShape === 'row' ? [24929] : shape, { label: 'b' });
+    const out = poisoned(g, shape);
+    const rec = new Recorder(g);
+    binary(rec, op, ta, tb, out);
+    expectClose(await rec.submitAndRead(out), ref.binary(op, a, b), TOL, `${op} ${n} b ${bShape}`);
+    [ta, tb, out].forEach((t) => t.dispose());
+  });
+
   it('rejects an unknown op, bad shapes, dtypes, aliasing and a disposed tensor, naming them', async () => {
     const g = gpu();
     const a = g.upload(randn(1, 12), [3, 4], { label: 'a' });

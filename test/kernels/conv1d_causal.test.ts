@@ -6,6 +6,7 @@ import type { Gpu } from '../../src/runtime/gpu';
 import { describeGpu, poisoned, useGpu } from '../helpers/gpu';
 import { randn } from '../helpers/random';
 import { expectClose } from '../helpers/compare';
+import { roundF16 } from '../../src/runtime/f16';
 
 // f32 sums of Kc <= 4 products and one exp in silu: relative error near 1e-6.
 const TOL = { atol: 1e-6, rtol: 1e-5 };
@@ -22,26 +23,31 @@ function inputs(c: Case) {
   };
 }
 
-/** Runs conv1dCausal on the GPU over chunks of x of the given lengths, the state carried on the GPU. */
-async function runChunks(g: Gpu, c: Case, lens: number[], data: ReturnType<typeof inputs>): Promise<{ out: Float32Array; state: Float32Array }> {
+/** Runs conv1dCausal on the GPU over chunks of x of the given lengths, the state carried on the GPU (x and out in `dtype`). */
+async function runChunks(g: Gpu, c: Case, lens: number[], data: ReturnType<typeof inputs>, dtype: 'f32' | 'f16' = 'f32'): Promise<{ out: Float32Array; state: Float32Array }> {
   const { Di, Kc } = c;
   const tw = g.upload(data.w, [Di, Kc], { label: 'w' });
   const tb = data.b ? g.upload(data.b, [Di], { label: 'b' }) : null;
   const ts = g.upload(data.state, [Di, Kc - 1], { label: 'state', category: 'cache' });
   const out = new Float32Array(lens.reduce((a, b) => a + b, 0) * Di);
-  let t0 = 0;
-  for (const T of lens) {
-    const tx = g.upload(data.x.subarray(t0 * Di, (t0 + T) * Di), [T, Di], { label: 'x' });
-    const to = poisoned(g, [T, Di]);
-    const rec = new Recorder(g);
-    conv1dCausal(rec, tx, tw, tb, ts, to);
-    out.set((await rec.submitAndRead(to)) as Float32Array, t0 * Di);
-    [tx, to].forEach((t) => t.dispose());
-    t0 += T;
+  try {
+    let t0 = 0;
+    for (const T of lens) {
+      const tx = g.upload(data.x.subarray(t0 * Di, (t0 + T) * Di), [T, Di], { label: 'x', dtype });
+      const to = poisoned(g, [T, Di], 'out', dtype);
+      try {
+        const rec = new Recorder(g);
+        conv1dCausal(rec, tx, tw, tb, ts, to);
+        out.set((await rec.submitAndRead(to)) as Float32Array, t0 * Di);
+      } finally {
+        [tx, to].forEach((t) => t.dispose());
+      }
+      t0 += T;
+    }
+    return { out, state: (await new Recorder(g).submitAndRead(ts)) as Float32Array };
+  } finally {
+    [tw, tb, ts].forEach((t) => t?.dispose());
   }
-  const state = (await new Recorder(g).submitAndRead(ts)) as Float32Array;
-  [tw, tb, ts].forEach((t) => t?.dispose());
-  return { out, state };
 }
 
 describe('conv1dCausalRef', () => {
@@ -61,6 +67,14 @@ describeGpu('conv1d_causal', () => {
     // T, Di, Kc, bias: T = 1 is decode; T < Kc-1 shifts part of the old state
     [1, 5, 4, true], [1, 3, 2, true], [2, 8, 4, true], [3, 8, 4, false], [7, 33, 4, true],
     [7, 9, 2, true], [9, 10, 8, true], [17, 12, 5, true], [64, 100, 4, true], [300, 24, 4, false], [1000, 7, 2, true],
+    // the widest kernel (Kc-1 = 7 of TT = 8): T < Kc-1 (most of the old state shifts through), T = Kc-1, T = TT exactly
+    [3, 10, 8, false], [7, 6, 8, true], [8, 40, 8, true],
+    // T a multiple of the tile (TT = 8): every tile full, the new state read from x rather than the window
+    [16, 20, 3, true], [24, 9, 8, false],
+    // widths 3, 6 and 7; T just over a tile, so the new state spans the inputs of two tiles; T < Kc-1 with Kc 6
+    [9, 13, 6, true], [10, 5, 7, false], [5, 300, 6, true],
+    // one tile, channels over a workgroup of 256 invocations (one live lane in the second)
+    [8, 257, 2, true],
   ])('T %i × Di %i, Kc %i, bias %s matches the float64 reference, state included', async (T, Di, Kc, bias) => {
     const c = { T, Di, Kc, bias, seed: T * 7919 + Di * 31 + Kc };
     const data = inputs(c);
@@ -83,6 +97,40 @@ describeGpu('conv1d_causal', () => {
     expect(Array.from(steps.state)).toEqual(Array.from(whole.state));
     const want = conv1dCausalRef(data.x, data.w, data.b, data.state, 23, 19, 4);
     expectClose(whole.out, want.out, TOL, 'conv1d_causal chained');
+  });
+
+  it.each([
+    // Kc 8: parts shorter than Kc-1, exactly TT, one token, over two tiles, each carrying the state to the next
+    [8, [3, 4, 8, 1, 17, 2, 9]],
+    // Kc 3: parts of whole tiles and of one token
+    [3, [1, 8, 2, 16, 5]],
+  ])('Kc %i: the state carries bitwise through parts %j of every size class, and matches the reference', async (Kc, lens) => {
+    const T = lens.reduce((a, b) => a + b, 0);
+    const c = { T, Di: 21, Kc, bias: Kc % 2 === 0, seed: 5150 + Kc };
+    const data = inputs(c);
+    const whole = await runChunks(gpu(), c, [T], data);
+    const parts = await runChunks(gpu(), c, lens, data);
+    expect(Array.from(parts.out)).toEqual(Array.from(whole.out));
+    expect(Array.from(parts.state)).toEqual(Array.from(whole.state));
+    const want = conv1dCausalRef(data.x, data.w, data.b, data.state, T, 21, Kc);
+    expectClose(whole.out, want.out, TOL, `conv1d_causal Kc ${Kc} whole`);
+    expectClose(parts.state, want.state, { atol: 0, rtol: 0 }, `conv1d_causal Kc ${Kc} state after parts`);
+  });
+
+  it('runs with f16 activations where the adapter has shader-f16 (state stays f32), and says so where it has not', async () => {
+    const g = gpu();
+    const c = { T: 19, Di: 37, Kc: 4, bias: true, seed: 1616 };
+    const data = inputs(c);
+    if (!g.report.features.shaderF16) {
+      await expect(runChunks(g, c, [c.T], data, 'f16')).rejects.toThrow(/conv1d_causal: f16 needs the shader-f16 feature/);
+      return;
+    }
+    const xh = Float32Array.from(data.x, roundF16);  // x as the f16 run sees it
+    const want = conv1dCausalRef(xh, data.w, data.b, data.state, c.T, c.Di, c.Kc);
+    const got = await runChunks(g, c, [2, 17], data, 'f16');  // a part shorter than Kc-1, then two tiles
+    // f32 arithmetic on the f16 inputs, then one rounding of out to f16 (relative 2^-11)
+    expectClose(got.out, want.out, { atol: TOL.atol, rtol: 1e-3 }, 'conv1d_causal f16 out');
+    expectClose(got.state, want.state, { atol: 0, rtol: 0 }, 'conv1d_causal f16 state (copies of the f16 inputs: exact)');
   });
 
   it('rejects mismatched shapes, wrong dtypes, a disposed state and aliasing, naming them', async () => {

@@ -30,6 +30,27 @@ describeGpu('embed', () => {
     [tt, ti, out].forEach((t) => t.dispose());
   });
 
+  // 673 tokens × dim 24929 = 65536 * 256 + 1 outputs: one more 256-wide
+  // workgroup than a grid dimension holds, so grid() makes it 32769 × 2 with one
+  // spare workgroup, and the kernel finds its element with group_index.
+  it('673 tokens × dim 24929 (a 32769 × 2 grid), with an out-of-range id, match the reference', async () => {
+    const g = gpu();
+    const [vocab, dim, tokens] = [6, 24929, 673];
+    const table = randn(24929, vocab * dim);
+    const ids = randint(24930, tokens, vocab);
+    ids[tokens - 1] = vocab; // the last row, in the second row of the grid, is a NaN row
+    const tt = g.upload(table, [vocab, dim], { label: 'table' });
+    const ti = g.upload(ids, [tokens], { label: 'ids' });
+    const out = g.upload(new Float32Array(tokens * dim).fill(7), [tokens, dim], { label: 'out' });
+    const rec = new Recorder(g);
+    embed(rec, tt, ti, out);
+    const got = await rec.submitAndRead(out);
+    const want = ref.embed(table, ids, vocab, dim);
+    expect(Array.from(got.subarray((tokens - 1) * dim)).every(Number.isNaN), 'the last token (id V) gives NaN').toBe(true);
+    expectClose(got.subarray(0, (tokens - 1) * dim), want.subarray(0, (tokens - 1) * dim), EXACT, `embed ${vocab}×${dim} [${tokens}]`);
+    [tt, ti, out].forEach((t) => t.dispose());
+  });
+
   it('a vocabulary split in row parts: each part writes the rows it holds, the last one also the NaN rows', async () => {
     const g = gpu();
     const [V, D, T] = [300, 64, 40];

@@ -3,7 +3,7 @@ import { Recorder } from '../../src/runtime/recorder';
 import { embedQ4 } from '../../src/kernels/embed_q4';
 import { dequantizeQ4, quantizeQ4, type Q4GroupSize } from '../../src/runtime/q4';
 import * as ref from '../../src/reference/ops';
-import { describeGpu, poisoned, useGpu } from '../helpers/gpu';
+import { cappedGrid, describeGpu, poisoned, useGpu } from '../helpers/gpu';
 import { randint, randn } from '../helpers/random';
 import { expectClose } from '../helpers/compare';
 
@@ -30,6 +30,24 @@ describeGpu('embed_q4', () => {
     embedQ4(rec, tt, ti, out);
     const got = await rec.submitAndRead(out);
     expectClose(got, ref.embed(dequantizeQ4(q), ids, vocab, dim), TOL, `embed_q4 ${vocab}×${dim} [${tokens}]`);
+    [tt, ti, out].forEach((t) => t.dispose());
+  });
+
+  it('89 tokens × dim 920 (10235 code words: 40 workgroups) over a 7 × 6 grid (a device limit of 7 per dimension), 2 spare workgroups, match the reference', async () => {
+    const g = cappedGrid(gpu(), 7);
+    const [vocab, dim, tokens] = [11, 920, 89]; // 920 % 32 = 24: a short last group
+    const q = quantizeQ4(randn(920, vocab * dim), vocab, dim, 32);
+    const ids = randint(921, tokens, vocab);
+    ids[tokens - 1] = -1; // the last row, in the last live workgroup, is a NaN row
+    const tt = g.uploadQ4(q, 'table');
+    const ti = g.upload(ids, [tokens], { label: 'ids' });
+    const out = g.upload(new Float32Array(tokens * dim).fill(7), [tokens, dim], { label: 'out' });
+    const rec = new Recorder(g);
+    embedQ4(rec, tt, ti, out);
+    const got = await rec.submitAndRead(out);
+    expect(Array.from(got.subarray((tokens - 1) * dim)).every(Number.isNaN), 'the last token (id -1) gives NaN').toBe(true);
+    const want = ref.embed(dequantizeQ4(q), ids.subarray(0, tokens - 1), vocab, dim);
+    expectClose(got.subarray(0, (tokens - 1) * dim), want, TOL, `embed_q4 ${vocab}×${dim} [${tokens}] on a 2-D grid`);
     [tt, ti, out].forEach((t) => t.dispose());
   });
 

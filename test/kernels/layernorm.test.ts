@@ -2,7 +2,7 @@ import { expect, it } from 'vitest';
 import { Recorder } from '../../src/runtime/recorder';
 import { layernorm } from '../../src/kernels/layernorm';
 import * as ref from '../../src/reference/ops';
-import { describeGpu, poisoned, useGpu } from '../helpers/gpu';
+import { cappedGrid, describeGpu, poisoned, useGpu } from '../helpers/gpu';
 import { randn } from '../helpers/random';
 import { expectClose } from '../helpers/compare';
 
@@ -11,8 +11,10 @@ describeGpu('layernorm', () => {
 
   // f32 two-pass mean/variance over up to 4097 values: relative error near 1e-6; 1e-5 leaves room.
   const TOL = { atol: 1e-6, rtol: 1e-5 };
+  // dim 256 and 512: whole multiples of the 256-wide workgroup (no idle lanes in the last stride).
   it.each([
     [1, 1, true], [1, 7, false], [3, 64, true], [5, 255, false], [2, 1000, true], [1, 4097, false], [70, 96, true], [300, 7, true],
+    [4, 256, true], [3, 512, false],
   ])('rows %i × dim %i (bias %s) matches the float64 reference', async (rows, dim, hasBias) => {
     const g = gpu();
     const seed = rows * 7919 + dim * 3 + (hasBias ? 1 : 0);
@@ -29,6 +31,23 @@ describeGpu('layernorm', () => {
     layernorm(rec, tx, tw, hasBias ? tb : null, out, eps);
     const got = await rec.submitAndRead(out);
     expectClose(got, ref.layernorm(x, w, hasBias ? b : null, rows, dim, eps), TOL, `layernorm ${rows}×${dim}`);
+    [tx, tw, tb, out].forEach((t) => t.dispose());
+  });
+
+  it.each([true, false])('40 rows over a 7 × 6 grid (a device limit of 7 workgroups per dimension), 2 spare workgroups (bias %s), match the reference', async (hasBias) => {
+    const g = cappedGrid(gpu(), 7);
+    const [rows, dim] = [40, 300];
+    const seed = hasBias ? 4040 : 4050;
+    const x = randn(seed, rows * dim, 2).map((v) => v + 5);
+    const w = randn(seed + 1, dim);
+    const b = randn(seed + 2, dim);
+    const tx = g.upload(x, [rows, dim], { label: 'x' });
+    const tw = g.upload(w, [dim], { label: 'w' });
+    const tb = g.upload(b, [dim], { label: 'b' });
+    const out = poisoned(g, [rows, dim]);
+    const rec = new Recorder(g);
+    layernorm(rec, tx, tw, hasBias ? tb : null, out, 1e-5);
+    expectClose(await rec.submitAndRead(out), ref.layernorm(x, w, hasBias ? b : null, rows, dim, 1e-5), TOL, 'layernorm on a 2-D grid');
     [tx, tw, tb, out].forEach((t) => t.dispose());
   });
 

@@ -61,6 +61,27 @@ describeGpu('matmul', () => {
     [tw, tx, ty].forEach((t) => t.dispose());
   });
 
+  it('T beyond one 64-token tile writes columns [yColumn, yColumn + N) of every row of a wider y, and nothing else', async () => {
+    const g = gpu();
+    // 70 tokens: two tile rows; N = 70: two tile columns, the second partial; K % 32 = 13.
+    const [T, N, K, col, W] = [70, 70, 45, 64, 201];
+    const w = randn(7170, N * K);
+    const x = randn(7171, T * K);
+    const tw = g.upload(w, [N, K], { label: 'w' });
+    const tx = g.upload(x, [T, K], { label: 'x' });
+    const ty = poisoned(g, [T, W], 'y');
+    const rec = new Recorder(g);
+    matmul(rec, tx, tw, ty, col);
+    const got = await rec.submitAndRead(ty);
+    const want = linear(x, w, T, K, N);
+    for (let t = 0; t < T; t++) {
+      const row = got.subarray(t * W, (t + 1) * W);
+      expectClose(row.subarray(col, col + N), want.subarray(t * N, (t + 1) * N), tolerance(K, x, w), `token ${t}`);
+      expect([...row.subarray(0, col), ...row.subarray(col + N)].every(Number.isNaN), `token ${t}: other columns stay unwritten`).toBe(true);
+    }
+    [tw, tx, ty].forEach((t) => t.dispose());
+  });
+
   it('rejects a q4 or non-f32 weight, a K mismatch, a wrong y and a disposed weight, naming them', async () => {
     const g = gpu();
     const [T, N, K] = [2, 6, 16];

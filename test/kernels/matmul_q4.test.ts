@@ -22,10 +22,12 @@ describeGpu('matmul_q4', () => {
   const gpu = useGpu();
 
   // [T, N, K, G]: T = 1, N = 1, T and N not multiples of the 64 × 64 tile,
-  // K % 32 != 0 (a partial k step) and K % G != 0 (a short last group).
+  // K % 32 != 0 (a partial k step of 1, 2 or 3 of its 4 code words per row)
+  // and K % G != 0 (a short last group; K < G: one short group).
   const CASES: [number, number, number, Q4GroupSize][] = [
     [1, 1, 8, 32], [1, 70, 72, 32], [5, 33, 200, 64], [64, 64, 256, 128],
     [65, 3, 1000, 128], [3, 130, 96, 64], [130, 67, 136, 32], [17, 1, 576, 128],
+    [2, 5, 16, 32], [3, 66, 24, 128], [70, 9, 48, 32], [4, 65, 56, 64], [9, 20, 120, 128], [66, 70, 1016, 64],
   ];
 
   it.each(CASES)('T %i × N %i × K %i, group %i matches the float64 reference on the dequantized weights', async (T, N, K, G) => {
@@ -69,6 +71,28 @@ describeGpu('matmul_q4', () => {
     expect(() => matmulQ4(rec2, tx, parts[1], ty, 100)).toThrow(/matmul_q4: 'logits' starts at byte 400, not a multiple of 256/);
     expect(() => matmulQ4(rec2, tx, parts[1], ty, 192)).toThrow(/matmul_q4: y 'logits' has shape \(5, 320\), expected \(5, >= 364\) for columns \[192, 364\)/);
     [...parts, tx, ty].forEach((t) => t.dispose());
+  });
+
+  it('T beyond one 64-token tile writes columns [yColumn, yColumn + N) of every row of a wider y, and nothing else', async () => {
+    const g = gpu();
+    // 70 tokens: two tile rows; N = 70: two tile columns, the second partial; K % 32 = 16.
+    const [T, N, K, col, W] = [70, 70, 112, 128, 203];
+    const q = quantizeQ4(randn(7070, N * K, 0.05), N, K, 64);
+    const x = randn(7071, T * K);
+    const tw = g.uploadQ4(q, 'w');
+    const tx = g.upload(x, [T, K], { label: 'x' });
+    const ty = poisoned(g, [T, W], 'logits');
+    const rec = new Recorder(g);
+    matmulQ4(rec, tx, tw, ty, col);
+    const got = await rec.submitAndRead(ty);
+    const wd = dequantizeQ4(q);
+    const want = linear(x, wd, T, K, N);
+    for (let t = 0; t < T; t++) {
+      const row = got.subarray(t * W, (t + 1) * W);
+      expectClose(row.subarray(col, col + N), want.subarray(t * N, (t + 1) * N), tolerance(K, x, wd), `token ${t}`);
+      expect([...row.subarray(0, col), ...row.subarray(col + N)].every(Number.isNaN), `token ${t}: other columns stay unwritten`).toBe(true);
+    }
+    [tw, tx, ty].forEach((t) => t.dispose());
   });
 
   it('runs with f16 activations where the adapter has shader-f16, and says so where it has not', async () => {

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { Recorder } from '../../src/runtime/recorder';
 import { rope, ropeInvFreq, ropeTable, type RopeLayout } from '../../src/kernels/rope';
 import * as ref from '../../src/reference/ops';
-import { describeGpu, useGpu } from '../helpers/gpu';
+import { cappedGrid, describeGpu, useGpu } from '../helpers/gpu';
 import { randn } from '../helpers/random';
 import { expectClose } from '../helpers/compare';
 
@@ -73,6 +73,24 @@ describeGpu('rope', () => {
     // Dims >= rotDim are compared too (the reference passes them through). Positions start at 3, so no
     // rotation is the identity and a pair the kernel skips keeps x, which fails the comparison.
     expectClose(got, ref.rope(x, table, T, H, Dh, rotDim, layout), TOL, `rope ${layout} ${T}×${H}×${Dh}/${rotDim}`);
+    [tx, tcs].forEach((t) => t.dispose());
+  });
+
+  // Pairs past the workgroups of one grid dimension (T × H × R/2 > 65535 × 256, e.g. an 8192-token
+  // prompt of 32 heads of 128): grid() folds them over x and y and the kernel finds its pairs with
+  // group_index. A device limit of 3 gives 9 × 7 × 32 = 2016 pairs (8 workgroups) a 3 × 3 grid with
+  // one spare workgroup; Dh 72 > rotDim 64 keeps a pass-through tail in each head.
+  it.each(['neox', 'interleaved'] as const)('%s over a 3 × 3 grid (a device limit of 3 workgroups per dimension) matches the reference', async (layout) => {
+    const g = cappedGrid(gpu(), 3);
+    const [T, H, Dh, rotDim] = [9, 7, 72, 64];
+    const x = randn(layout === 'neox' ? 8101 : 8102, T * H * Dh, 2);
+    const table = ropeTable(ropeInvFreq(rotDim, 10000), 11, T);
+    const tx = g.upload(x, [T, H, Dh], { label: 'x' });
+    const tcs = g.upload(table, [T, rotDim / 2, 2], { label: 'cos_sin' });
+    const rec = new Recorder(g);
+    rope(rec, tx, tcs, layout);
+    // same tolerance as above
+    expectClose(await rec.submitAndRead(tx), ref.rope(x, table, T, H, Dh, rotDim, layout), TOL, `rope ${layout} on a 2-D grid`);
     [tx, tcs].forEach((t) => t.dispose());
   });
 

@@ -246,6 +246,158 @@ describeGpu('sample', () => {
     t.dispose();
   });
 
+  // V > 4 * WG = 1024 but at most 1024 drawable logits (the rest NaN or -inf): the
+  // kernel ranks the candidates in workgroup memory from the start, gathering
+  // them from a strided pass over all V. V = 1024 and 1025: either side of that.
+  it.each<[number, number, Opts]>([
+    [3000, 2300, { temperature: 1, topK: 30, topP: 0.9 }],
+    [3000, 2300, { temperature: 0.8, topP: 0.8 }],
+    [3000, 2300, { temperature: 1.1, topK: 600 }],
+    [1024, 0, { temperature: 1, topK: 100, topP: 0.9 }],
+    [1025, 0, { temperature: 1, topK: 100, topP: 0.9 }],
+    [1025, 0, { temperature: 1, topP: 0.7 }],
+  ])('V = %i with %i masked (NaN, -inf), %j: the GPU draws sampleRef\'s token', async (V, masked, opts) => {
+    const g = gpu();
+    const seed = V * 7 + masked + (opts.topK ?? 0) + Math.round((opts.topP ?? 1) * 100);
+    const x = randn(seed, V, 2);
+    const u = rng(seed + 1);
+    for (let m = 0; m < masked; ) {
+      const i = Math.floor(u() * V);
+      if (!Number.isFinite(x[i])) continue;
+      x[i] = m % 10 === 0 ? NaN : -Infinity;
+      m++;
+    }
+    expect(keptSet(x, { temperature: 1 }).indices.length).toBe(V - masked);
+    const draws = pairs(seed + 2, 24);
+    const t = g.upload(x, [V], { label: 'logits' });
+    const got = await drawMany(g, t, opts, draws);
+    expect(checkAgainstRef(got, x, opts, draws, `V ${V}, ${masked} masked`)).toBeLessThanOrEqual(3);
+    for (const tok of got) expect(Number.isFinite(x[tok]), `token ${tok} has logit ${x[tok]}`).toBe(true);
+    t.dispose();
+  });
+
+  // topK at or above the number of drawable logits is off (HF keeps them all);
+  // one below it cuts one token; topP = 1 given explicitly is off too. A high
+  // temperature makes the softmax nearly flat, so the one token cut moves the
+  // CDF enough to change some draws.
+  it('topK = drawable count is off, topK = count - 1 drops the lowest, topP = 1 is off', async () => {
+    const g = gpu();
+    const V = 1500;
+    const x = randn(1501, V, 1);
+    for (let i = 0; i < V; i += 4) x[i] = -Infinity; // 1125 drawable: more than 1024
+    const count = V - V / 4;
+    const t = g.upload(x, [V], { label: 'logits' });
+    const lowest = Array.from(x.keys()).filter((i) => Number.isFinite(x[i])).reduce((a, b) => (x[b] < x[a] ? b : a));
+    const draws = pairs(1502, 24);
+    const off = draws.map((d) => sampleRef(x, { temperature: 20, ...d }));
+    const cut = draws.map((d) => sampleRef(x, { temperature: 20, topK: count - 1, ...d }));
+    expect(cut.some((tok, i) => tok !== off[i]), 'the cut changes some reference draws').toBe(true);
+    for (const opts of [{ temperature: 20, topK: count, topP: 1 }, { temperature: 20, topK: count - 1 }, { temperature: 20, topK: V }] as Opts[]) {
+      const kept = keptSet(x, opts).indices;
+      expect(kept.length, JSON.stringify(opts)).toBe(opts.topK === count - 1 ? count - 1 : count);
+      expect(kept.includes(lowest)).toBe(opts.topK !== count - 1);
+      const got = await drawMany(g, t, opts, draws);
+      expect(checkAgainstRef(got, x, opts, draws, JSON.stringify(opts))).toBeLessThanOrEqual(3);
+    }
+    t.dispose();
+  });
+
+  // A group of equal logits straddling the top-p cut stays whole (sample.wgsl's
+  // rule, and keptSet's): with <= 1024 candidates the cut is read off in rank(),
+  // with more the 8-way search finds it.
+  it.each<[number, number]>([[200, 10], [5000, 1500]])('top-p keeps the whole tied group at the cut (V = %i, %i tied), and draws as the reference does', async (V, tied) => {
+    const g = gpu();
+    const x = randn(V + tied, V, 1);
+    const order = Array.from(x.keys()).sort((a, b) => x[b] - x[a]);
+    const first = 5;
+    for (let r = first; r < first + tied; r++) x[order[r]] = x[order[first]];
+    // p halfway through the tied group's mass: the mass above the group is < p,
+    // so all of it stays, though HF (sorted cumsum) would keep only part
+    const w = Array.from(x, (v) => Math.exp(v - x[order[0]]));
+    const z = w.reduce((a, b) => a + b, 0);
+    const above = order.slice(0, first).reduce((a, i) => a + w[i], 0) / z;
+    const group = order.slice(first, first + tied).reduce((a, i) => a + w[i], 0) / z;
+    const opts = { temperature: 1, topP: above + group / 2 };
+    const kept = keptSet(x, opts);
+    expect(kept.indices).toEqual(order.slice(0, first + tied).sort((a, b) => a - b));
+    expect(kept.pMargin).toBeGreaterThan(MARGIN);
+    const draws = pairs(V + tied + 1, 40);
+    const t = g.upload(x, [V], { label: 'logits' });
+    const got = await drawMany(g, t, opts, draws);
+    expect(checkAgainstRef(got, x, opts, draws, `tied cut, V ${V}`)).toBeLessThanOrEqual(5);
+    const tiedSet = new Set(order.slice(first, first + tied));
+    expect(got.filter((tok) => tiedSet.has(tok)).length, 'tied tokens are drawn').toBeGreaterThan(0);
+    t.dispose();
+  });
+
+  // More than 1024 tokens tied with the k-th score: the search cannot hand the
+  // candidates to rank() and must end exactly on the tied key.
+  it('keeps all of > 1024 tokens tied with the k-th score (V = 4097, top-10), alone and then with top-p', async () => {
+    const g = gpu();
+    const V = 4097;
+    const x = randn(40971, V, 1);
+    const order = Array.from(x.keys()).sort((a, b) => x[b] - x[a]);
+    for (let r = 9; r < 2009; r++) x[order[r]] = x[order[9]];
+    const t = g.upload(x, [V], { label: 'logits' });
+    for (const opts of [{ temperature: 1, topK: 10 }, { temperature: 1, topK: 10, topP: 0.6 }] as Opts[]) {
+      const kept = keptSet(x, opts);
+      if (opts.topP === undefined) expect(kept.indices.length).toBe(2009);
+      else expect(kept.indices.length).toBeGreaterThan(9);
+      const draws = pairs(40972 + (opts.topP ? 1 : 0), 24);
+      const got = await drawMany(g, t, opts, draws);
+      expect(checkAgainstRef(got, x, opts, draws, JSON.stringify(opts))).toBeLessThanOrEqual(3);
+    }
+    t.dispose();
+  });
+
+  // Logits rounded to a coarse grid (as low-precision logits are): groups of
+  // hundreds of equal values everywhere, through both top-k and top-p searches.
+  it.each<Opts>([
+    { temperature: 1, topP: 0.5 },
+    { temperature: 0.7, topK: 3000, topP: 0.9 },
+    { temperature: 1, topK: 700 },
+  ])('logits on a grid of 1/4 (V = 8192, many ties), %j: the GPU draws sampleRef\'s token', async (opts) => {
+    const g = gpu();
+    const V = 8192;
+    const seed = 8192 + (opts.topK ?? 0) + Math.round((opts.topP ?? 1) * 10);
+    const x = randn(seed, V, 1.5).map((v) => Math.round(v * 4) / 4);
+    const draws = pairs(seed + 1, 24);
+    const t = g.upload(x, [V], { label: 'logits' });
+    const got = await drawMany(g, t, opts, draws);
+    expect(checkAgainstRef(got, x, opts, draws, JSON.stringify(opts))).toBeLessThanOrEqual(3);
+    t.dispose();
+  });
+
+  // logitsRow binds from the 256-byte boundary at or before the row: a view at
+  // an element offset off that grid, rows starting off it (and row 1 exactly on
+  // it, base 0), the row's first and last element, and larger values just
+  // outside the row that must never be read.
+  it('selects rows of a view at an element offset (3) of a larger buffer, never reading past the row', async () => {
+    const g = gpu();
+    const [rows, V, off] = [3, 61, 3]; // row r starts at element 3 + 61 r: row 1 at 64 (byte 256)
+    const big = new Float32Array(off + rows * V + 5).fill(50); // outside the rows: far above every logit
+    const x = randn(6161, rows * V, 1);
+    x[V - 1] = 4; // row 0: its last element is the largest
+    x[V] = 4; // row 1: its first
+    big.set(x, off);
+    const tb = g.upload(big, [big.length], { label: 'big' });
+    const view = tb.view([rows, V], off, 'logits');
+    const opts = { temperature: 1, topK: 5 };
+    const draws = pairs(616, 16);
+    for (let r = 0; r < rows; r++) {
+      const row = x.subarray(r * V, (r + 1) * V);
+      const got = await drawMany(g, view, opts, draws, r);
+      checkAgainstRef(got, row, opts, draws, `row ${r}`);
+      for (const tok of got) expect(tok, `row ${r}`).toBeLessThan(V);
+    }
+    // a 1-D view of row 2 alone, and its last row by default
+    const one = tb.view([V], off + 2 * V, 'row2');
+    const gotOne = await drawMany(g, one, opts, draws);
+    expect(Array.from(gotOne)).toEqual(Array.from(await drawMany(g, view, opts, draws)));
+    checkAgainstRef(gotOne, x.subarray(2 * V), opts, draws, 'row 2 view');
+    tb.dispose();
+  });
+
   it('top-k never draws outside the k best; top-p never outside the reference kept set', async () => {
     const g = gpu();
     const V = 1000;

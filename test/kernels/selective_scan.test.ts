@@ -8,7 +8,7 @@ import { selectiveScanRef, softplus } from '../../src/reference/mamba_ops';
 import { describeGpu, SKIP_GPU, useGpu } from '../helpers/gpu';
 import { randn } from '../helpers/random';
 import { expectClose } from '../helpers/compare';
-import { runScan as runParts, scanInputs as inputs, scanReference as reference } from '../helpers/mamba_scan';
+import { roundActivationsF16, runScan as runParts, scanInputs as inputs, scanReference as reference } from '../helpers/mamba_scan';
 
 // Tolerances. y is a sum over N of C[t, n] * h[n], each h an f32 recurrence with
 // decays exp(dt A) < 1: a step's rounding error is damped by the later decays, so
@@ -54,6 +54,12 @@ describeGpu('selective_scan', () => {
     // T around the chunk (so the chunked path's edges), Di across a workgroup boundary (64)
     [1, 24, 16], [7, 70, 16], [5, 6, SSM_MAX_STATE], [C - 1, 24, 16], [C, 24, 16], [C + 1, 70, 16], [3 * C + 5, 24, 16],
     [2 * C + 3, 5, 1], [C + 9, 6, SSM_MAX_STATE], [3 * C + 5, 3, 7],
+    // the carry pass takes U = 8 chunks per iteration: 10 chunks (the last of 1 token), 18 chunks (two
+    // full iterations, a remainder of 2, the last chunk partial and no multiple of TB), exactly U chunks
+    [9 * C + 1, 5, 16], [17 * C + 37, 3, 4], [8 * C, 2, 8],
+    // T a multiple of the chunk with Di exactly one workgroup (no idle lanes); Di over two workgroup
+    // boundaries with N odd (TB × N no multiple of WG); the largest N with Di across a workgroup boundary
+    [2 * C, 64, 16], [C + 17, 130, 33], [C + 3, 65, SSM_MAX_STATE],
   ])('T %i × Di %i, N %i matches the serial float64 reference, final state included', async (T, Di, N) => {
     const c = { T, Di, N, seed: T * 7919 + Di * 31 + N };
     const h = inputs(c);
@@ -93,6 +99,52 @@ describeGpu('selective_scan', () => {
       expectClose(r.state, want.state, TOL, `selective_scan ${name} state vs reference`);
       expectClose(r.y, whole.y, TOL_SPLIT, `selective_scan ${name} y vs one call`);
       expectClose(r.state, whole.state, TOL_SPLIT, `selective_scan ${name} state vs one call`);
+    }
+  });
+
+  it('carries the state across calls of more chunks than the carry pass unrolls, with a scratch sized for a longer prompt', async () => {
+    const c = { T: 21 * C + 10, Di: 7, N: 8, seed: 8086 };
+    const h = inputs(c);
+    const want = reference(c, h);
+    const whole = await runParts(gpu(), c, h, [c.T]);
+    // 11 chunks, the step path, exactly 2 chunks, 10 chunks; every part into a scratch of 32 chunks
+    const parts = await runParts(gpu(), c, h, [10 * C + 3, 1, 2 * C, 9 * C + 6], 'scan', { scratchT: 32 * C });
+    expectClose(parts.y, want.y, TOL, 'selective_scan parts y vs reference');
+    expectClose(parts.state, want.state, TOL, 'selective_scan parts state vs reference');
+    expectClose(parts.y, whole.y, TOL_SPLIT, 'selective_scan parts y vs one call');
+    expectClose(parts.state, whole.state, TOL_SPLIT, 'selective_scan parts state vs one call');
+  });
+
+  it('runs with f16 activations where the adapter has shader-f16 (A, D, state, scratch stay f32), and says so where it has not', async () => {
+    const g = gpu();
+    const c = { T: 2 * C + 5, Di: 70, N: 16, seed: 1661 };
+    const h = inputs(c);
+    if (!g.report.features.shaderF16) {
+      await expect(runParts(g, c, h, [c.T], 'scan', { dtype: 'f16' })).rejects.toThrow(/selective_scan_chunks: f16 needs the shader-f16 feature/);
+      await expect(runParts(g, c, h, [5], 'scan', { dtype: 'f16' })).rejects.toThrow(/ssm_step: f16 needs the shader-f16 feature/);
+      return;
+    }
+    const want = reference(c, roundActivationsF16(h));  // the reference on the inputs as f16 holds them
+    // the chunked path, then (T <= SCAN_CHUNK) the step path, the state carried
+    const got = await runParts(g, c, h, [C + 9, C - 4], 'scan', { dtype: 'f16' });
+    // f32 arithmetic on the f16 inputs, then one rounding of y to f16 (relative 2^-11)
+    expectClose(got.y, want.y, { atol: TOL.atol, rtol: 1e-3 }, 'selective_scan f16 y');
+    expectClose(got.state, want.state, TOL, 'selective_scan f16 state (f32)');
+  });
+
+  it('refuses a prompt of more chunks than a grid dimension allows, naming the way out', async () => {
+    const g = gpu();
+    const maxGroups = g.device.limits.maxComputeWorkgroupsPerDimension;
+    const T = maxGroups * C + 1, Di = 1, N = 1;
+    const mk = (shape: number[], label: string) => g.empty(shape, 'f32', label);
+    const a: SsmArgs = {
+      u: mk([T, Di], 'u'), delta: mk([T, Di], 'delta'), A: mk([Di, N], 'A'), B: mk([T, N], 'B'), C: mk([T, N], 'C'),
+      D: mk([Di], 'D'), z: mk([T, Di], 'z'), state: mk([Di, N], 'state'), y: mk([T, Di], 'y'),
+    };
+    try {
+      expect(() => selectiveScan(new Recorder(g), a)).toThrow(new RegExp(`selective_scan: T = ${T} tokens make ${maxGroups + 1} chunks of ${C}, over the ${maxGroups} workgroups per dimension; scan the prompt in parts`));
+    } finally {
+      Object.values(a).forEach((x) => x.dispose());
     }
   });
 
@@ -163,7 +215,12 @@ describeGpu('selective_scan on a device with default limits (8 storage buffers p
     expect(g!.device.limits.maxStorageBuffersPerShaderStage).toBe(8);
   });
 
-  it.each([[1, 24, 16], [7, 70, 16], [C, 24, 16], [C + 1, 9, 16], [2 * C + 3, 5, 1]])('T %i × Di %i, N %i: the chunked path matches the reference', async (T, Di, N) => {
+  it.each([
+    [1, 24, 16], [7, 70, 16], [C, 24, 16], [C + 1, 9, 16], [2 * C + 3, 5, 1],
+    // more chunks than the carry pass unrolls (U = 8); T <= SCAN_CHUNK with Di over two workgroups, N odd;
+    // the largest N, whose B and C tiles (8 KiB) must fit the portable workgroup storage (16 KiB)
+    [9 * C + 1, 5, 16], [C - 1, 130, 7], [C + 3, 65, SSM_MAX_STATE],
+  ])('T %i × Di %i, N %i: the chunked path matches the reference', async (T, Di, N) => {
     const c = { T, Di, N, seed: T * 104729 + Di * 37 + N };
     const h = inputs(c);
     const want = reference(c, h);
@@ -179,5 +236,14 @@ describeGpu('selective_scan on a device with default limits (8 storage buffers p
     const steps = await runParts(g!, c, h, Array(c.T).fill(1));
     expectClose(steps.y, prefill.y, TOL_SPLIT, 'chunked ×T y vs prefill');
     expectClose(steps.state, prefill.state, TOL_SPLIT, 'chunked ×T state vs prefill');
+  });
+
+  it('carries the state through short and long parts, all on the chunked path', async () => {
+    const c = { T: 3 * C + 6, Di: 66, N: 16, seed: 6502 };
+    const h = inputs(c);
+    const want = reference(c, h);
+    const got = await runParts(g!, c, h, [3, C, 1, 2 * C + 2]);  // one partial chunk, one full, one token, three chunks
+    expectClose(got.y, want.y, TOL, 'chunked parts y vs reference');
+    expectClose(got.state, want.state, TOL, 'chunked parts state vs reference');
   });
 });

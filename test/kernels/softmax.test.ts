@@ -2,7 +2,7 @@ import { expect, it } from 'vitest';
 import { Recorder } from '../../src/runtime/recorder';
 import { softmax } from '../../src/kernels/softmax';
 import * as ref from '../../src/reference/ops';
-import { describeGpu, poisoned, useGpu } from '../helpers/gpu';
+import { cappedGrid, describeGpu, poisoned, useGpu } from '../helpers/gpu';
 import { randn } from '../helpers/random';
 import { expectClose } from '../helpers/compare';
 
@@ -15,6 +15,8 @@ describeGpu('softmax', () => {
 
   it.each([
     [1, 1], [1, 7], [3, 64], [5, 255], [2, 1000], [1, 4097], [2, 5000], [70, 33], [300, 2],
+    // the workgroup size 256 and one off it: every thread gets 1 or 2 elements, or one gets an extra
+    [4, 256], [3, 257], [2, 512], [2, 513],
   ])('rows %i × dim %i matches the float64 reference', async (rows, dim) => {
     const g = gpu();
     const seed = rows * 4099 + dim;
@@ -26,6 +28,22 @@ describeGpu('softmax', () => {
     softmax(rec, tx, out);
     const got = await rec.submitAndRead(out);
     expectClose(got, ref.softmax(x, rows, dim), TOL, `softmax ${rows}×${dim}`);
+    [tx, out].forEach((t) => t.dispose());
+  });
+
+  // Rows past the workgroups of one grid dimension: grid() folds them over x and y, the kernel finds
+  // its row with group_index, and workgroups past the last row must still reach the barriers and
+  // write nothing. With the device's 65535 that takes ~25 s of SwiftShader; a limit of 7 gives
+  // 40 rows a 7 × 6 grid with 2 spare workgroups.
+  it('40 rows over a 7 × 6 grid (a device limit of 7 workgroups per dimension) match the reference', async () => {
+    const g = cappedGrid(gpu(), 7);
+    const [rows, dim] = [40, 300];
+    const x = randn(7070, rows * dim, 4).map((v) => v + 50); // as above
+    const tx = g.upload(x, [rows, dim], { label: 'x' });
+    const out = poisoned(g, [rows, dim]);
+    const rec = new Recorder(g);
+    softmax(rec, tx, out);
+    expectClose(await rec.submitAndRead(out), ref.softmax(x, rows, dim), TOL, 'softmax on a 2-D grid'); // same tolerance as above
     [tx, out].forEach((t) => t.dispose());
   });
 

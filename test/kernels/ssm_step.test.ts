@@ -6,7 +6,7 @@ import { SSM_MAX_STATE, ssmStep, type SsmArgs } from '../../src/kernels/ssm_step
 import { describeGpu, SKIP_GPU, useGpu } from '../helpers/gpu';
 import { randn } from '../helpers/random';
 import { expectClose } from '../helpers/compare';
-import { runScan, scanInputs, scanReference } from '../helpers/mamba_scan';
+import { roundActivationsF16, runScan, scanInputs, scanReference } from '../helpers/mamba_scan';
 
 // The serial f32 recurrence against the float64 one: the error of a step is damped
 // by the decays after it (< 1), so it stays bounded with T; measured under 2.5e-6
@@ -19,6 +19,8 @@ describeGpu('ssm_step', () => {
   it.each([
     // decode (T = 1), short prompts, and longer walks; Di across a workgroup (64); N from 1 to the maximum
     [1, 24, 16], [1, 70, 16], [1, 3, 1], [1, 5, SSM_MAX_STATE], [7, 70, 16], [64, 24, 16], [150, 9, 4], [20, 6, SSM_MAX_STATE],
+    // Di exactly one and two workgroups (no idle lanes), Di over three; N odd, and the largest N over a workgroup boundary
+    [1, 64, 16], [3, 128, 16], [2, 200, 8], [33, 65, 33], [4, 65, SSM_MAX_STATE],
   ])('T %i × Di %i, N %i matches the serial float64 reference, final state included', async (T, Di, N) => {
     const c = { T, Di, N, seed: T * 6151 + Di * 13 + N };
     const h = scanInputs(c);
@@ -50,6 +52,21 @@ describeGpu('ssm_step', () => {
     }
     const want = scanReference(c, h);
     expectClose(all.y, want.y, TOL, 'ssm_step y vs reference');
+  });
+
+  it('runs with f16 activations where the adapter has shader-f16 (A, D, state stay f32), and says so where it has not', async () => {
+    const g = gpu();
+    const c = { T: 13, Di: 70, N: 16, seed: 1660 };
+    const h = scanInputs(c);
+    if (!g.report.features.shaderF16) {
+      await expect(runScan(g, c, h, [c.T], 'step', { dtype: 'f16' })).rejects.toThrow(/ssm_step: f16 needs the shader-f16 feature/);
+      return;
+    }
+    const want = scanReference(c, roundActivationsF16(h));  // the reference on the inputs as f16 holds them
+    const got = await runScan(g, c, h, [1, 12], 'step', { dtype: 'f16' });  // a decode step, then a short prompt
+    // f32 arithmetic on the f16 inputs, then one rounding of y to f16 (relative 2^-11)
+    expectClose(got.y, want.y, { atol: TOL.atol, rtol: 1e-3 }, 'ssm_step f16 y');
+    expectClose(got.state, want.state, TOL, 'ssm_step f16 state (f32)');
   });
 
   it('rejects mismatched shapes, wrong dtypes, N too large, disposed and aliased tensors, naming them', async () => {

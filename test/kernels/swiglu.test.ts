@@ -12,7 +12,7 @@ const TOL = { atol: 1e-6, rtol: 1e-5 };
 describeGpu('swiglu', () => {
   const gpu = useGpu();
 
-  it.each([[[1]], [[7]], [[64]], [[1000]], [[4097]], [[3, 5, 77]]])('shape %j matches the float64 reference', async (shape) => {
+  it.each([[[1]], [[7]], [[64]], [[256]], [[1000]], [[4097]], [[3, 5, 77]]])('shape %j matches the float64 reference', async (shape) => {
     const g = gpu();
     const n = shape.reduce((a, b) => a * b, 1);
     const gate = randn(n * 5 + 1, n, 4);
@@ -26,6 +26,32 @@ describeGpu('swiglu', () => {
     swiglu(rec, tg, tu, out);
     const got = await rec.submitAndRead(out);
     expectClose(got, ref.swiglu(gate, up), TOL, `swiglu ${n}`);
+    [tg, tu, out].forEach((t) => t.dispose());
+  });
+
+  // (673, 24929) = 65536 * 256 + 1 elements: one more 256-wide workgroup than a
+  // grid dimension holds, so grid() makes it 32769 × 2 with one spare workgroup,
+  // and the kernel finds its elements with group_index. The inputs cycle through
+  // random blocks of prime lengths (cheap to make; a misplaced workgroup reads
+  // different values).
+  it('shape [673,24929] (a 32769 × 2 grid) matches the float64 reference', async () => {
+    const g = gpu();
+    const shape = [673, 24929];
+    const n = 673 * 24929;
+    const cycle = (seed: number, P: number, scale: number) => {
+      const block = randn(seed, P, scale);
+      const a = new Float32Array(n);
+      for (let i = 0; i < n; i += P) a.set(block.subarray(0, Math.min(P, n - i)), i);
+      return a;
+    };
+    const gate = cycle(24929, 4099, 4);
+    const up = cycle(24930, 4091, 2);
+    const tg = g.upload(gate, shape, { label: 'gate' });
+    const tu = g.upload(up, shape, { label: 'up' });
+    const out = poisoned(g, shape);
+    const rec = new Recorder(g);
+    swiglu(rec, tg, tu, out);
+    expectClose(await rec.submitAndRead(out), ref.swiglu(gate, up), TOL, `swiglu ${n}`);
     [tg, tu, out].forEach((t) => t.dispose());
   });
 

@@ -58,6 +58,31 @@ describeGpu('unary', () => {
     [tx, out].forEach((t) => t.dispose());
   });
 
+  // 65536 * 256 + 1 elements: one more 256-wide workgroup than a grid dimension
+  // holds, so grid() makes it 32769 × 2 with one spare workgroup, and the kernel
+  // finds its elements with group_index. The input cycles through a random block
+  // of a prime length (4099), so the reference is computed once per block value
+  // and a misplaced workgroup reads a different value.
+  it('silu over 16777217 elements (a 32769 × 2 grid) matches the float64 reference', async () => {
+    const g = gpu();
+    const n = 65536 * 256 + 1;
+    const P = 4099;
+    const block = randn(65537, P, 4);
+    const wantBlock = ref.silu(block);
+    const x = new Float32Array(n);
+    const want = new Float64Array(n);
+    for (let i = 0; i < n; i += P) {
+      x.set(block.subarray(0, Math.min(P, n - i)), i);
+      want.set(wantBlock.subarray(0, Math.min(P, n - i)), i);
+    }
+    const tx = g.upload(x, [n], { label: 'x' });
+    const out = poisoned(g, [n]);
+    const rec = new Recorder(g);
+    unary(rec, 'silu', tx, out);
+    expectClose(await rec.submitAndRead(out), want, TOL, 'silu 16777217');
+    [tx, out].forEach((t) => t.dispose());
+  });
+
   it('three ops in one submit each use their own variant', async () => {
     const g = gpu();
     const x = randn(9, 100, 2);
