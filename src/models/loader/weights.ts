@@ -76,7 +76,7 @@ export class WeightUploader {
   }
 
   /**
-   * A (V, D) vocabulary matrix (embedding, LM head), q4 or f32 per the mode,
+   * A (V, D) vocabulary matrix (embedding, LM head) in the embeddings format,
    * in row parts that each fit one binding of this device (one part when the
    * whole matrix fits), read once.
    */
