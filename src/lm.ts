@@ -89,7 +89,11 @@ export async function loadModel(source: SourceInput, options: LoadModelOptions =
   const { eosTokenIds, largestMatrix } = family.parse(raw!);
   const tokJson = await readJson(src, 'tokenizer.json', false);
   const tokConfig = (await readJson(src, 'tokenizer_config.json', false)) ?? {};
-  const tokenizer = tokJson ? new Tokenizer(tokJson, tokConfig, eosTokenIds) : null;
+  // Hugging Face generate() stops on generation_config.json's eos ids (chat
+  // models list their end-of-turn token there): stop on those too.
+  const genConfig = await readJson(src, 'generation_config.json', false);
+  const stopIds = [...eosTokenIds, ...(genConfig ? eosIdsOf(genConfig.eos_token_id, `${src.describe}: generation_config.json: 'eos_token_id'`) : [])];
+  const tokenizer = tokJson ? new Tokenizer(tokJson, tokConfig, stopIds) : null;
 
   sharedGpu ??= Gpu.create();
   const gpu = options.device ?? (await sharedGpu);
@@ -112,6 +116,14 @@ export async function loadModel(source: SourceInput, options: LoadModelOptions =
     model.dispose();
     throw e;
   }
+}
+
+/** eos_token_id as Hugging Face writes it: absent, one id, or a list of ids. */
+function eosIdsOf(v: unknown, where: string): number[] {
+  if (v == null) return [];
+  const ids = Array.isArray(v) ? v : [v];
+  if (!ids.every((id) => Number.isInteger(id) && id >= 0)) throw new Error(`${where} must be a token id or a list of them, got ${JSON.stringify(v)}`);
+  return ids as number[];
 }
 
 async function readJson(src: Awaited<ReturnType<typeof openSource>>, name: string, required: boolean): Promise<Record<string, unknown> | null> {

@@ -94,6 +94,33 @@ describeGpu('loading a transformer checkpoint', () => {
     }
   });
 
+  it("stops on generation_config.json's eos ids as Hugging Face generate() does, and names a malformed one", async () => {
+    const lm = await loadModel(ck.files, { weights: 'q4', device: gpu(), maxContext: 128 });
+    let first: number;
+    try {
+      // The token greedy decoding picks first: declared an eos id, generation stops right there.
+      const ids = lm.tokenizer!.encodePrompt('the cat');
+      const logits = await lm.logits(Array.from(ids));
+      const V = lm.info.vocabSize;
+      const last = logits.subarray(logits.length - V);
+      first = last.indexOf(Math.max(...last));
+      expect(lm.tokenizer!.eosIds.has(first)).toBe(false);
+    } finally {
+      lm.dispose();
+    }
+    const withGen = (v: unknown) => ({ ...ck.files, 'generation_config.json': enc.encode(JSON.stringify({ eos_token_id: v })) });
+    const stops = await loadModel(withGen([first, 99999]), { weights: 'q4', device: gpu(), maxContext: 128 });
+    try {
+      const out: string[] = [];
+      for await (const p of stops.generate('the cat', { maxNewTokens: 8 })) out.push(p);
+      expect(stops.stats()).toMatchObject({ stopReason: 'eos', generatedTokens: 0 });
+      expect(out.join('')).toBe('');
+    } finally {
+      stops.dispose();
+    }
+    await expect(loadModel(withGen('2'), { device: gpu() })).rejects.toThrow(/generation_config\.json: 'eos_token_id' must be a token id or a list of them, got "2"/);
+  });
+
   it('an aborted generation throws AbortError and the model is ready for the next call', async () => {
     const lm = await loadModel(ck.files, { weights: 'q4', device: gpu(), maxContext: 128 });
     try {
