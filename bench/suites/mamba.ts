@@ -1,8 +1,8 @@
 // Mamba suite: random weights (4-bit layers, 8-bit embedding) in the
 // mamba-130m shape (24 layers, D 768, N 16, expand 2, conv 4, vocab 50280),
-// timed through the model contract:
-// prefill tokens/s at several prompt lengths, decode tokens/s at several
-// context lengths (the per-token cost must stay flat), and the state bytes.
+// timed through the model contract: prefill tokens/s at several prompt
+// lengths, decode tokens/s at several context lengths (the per-token cost
+// must stay flat), and the state bytes.
 // A tiny model on the same code path is verified against the float64
 // reference first.
 

@@ -1,7 +1,8 @@
 // Transformer suite: random weights (4-bit layers, 8-bit embedding) in the
 // SmolLM2-135M shape (30 layers, D 576, 9 heads over 3 KV heads, MLP 1536,
-// vocab 49152), timed through the model contract: prefill tokens/s at several prompt lengths and
-// decode tokens/s at several context lengths, with weight and KV-cache bytes.
+// vocab 49152), timed through the model contract: prefill tokens/s at several
+// prompt lengths and decode tokens/s at several context lengths, with weight
+// and KV-cache bytes.
 // A tiny model with the same code path is verified against the float64
 // reference first.
 
