@@ -5,7 +5,7 @@ import { Params, type Recorder } from '../runtime/recorder';
 import { fmtShape, type Tensor } from '../runtime/tensor';
 import { expectActivation, expectQuantWeight, expectVectorOf } from './checks';
 
-const kernel = defineKernel({ name: 'matvec_q4', source, libs: [lib.common] });
+const kernel = defineKernel({ name: 'matvec_q4', source, libs: [lib.common, lib.matvecQuant] });
 
 /** Tuning knobs (override constants): threads per workgroup, lanes per team of 4 rows (a divisor of WG). */
 export interface MatvecQ4Tuning { WG: number; TPR: number }

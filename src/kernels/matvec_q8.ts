@@ -6,7 +6,7 @@ import { fmtShape, type Tensor } from '../runtime/tensor';
 import { expectActivation, expectQuantWeight, expectVectorOf } from './checks';
 import { MATVEC_Q4_TUNING, type MatvecQ4Tuning } from './matvec_q4';
 
-const kernel = defineKernel({ name: 'matvec_q8', source, libs: [lib.common] });
+const kernel = defineKernel({ name: 'matvec_q8', source, libs: [lib.common, lib.matvecQuant] });
 
 /** Rows one thread (TPR = 1) or one team of TPR lanes computes: fixed by the shader's vec4 accumulators. */
 const ROWS_PER_TEAM = 4;

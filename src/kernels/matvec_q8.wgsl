@@ -32,7 +32,7 @@
 // scales: (N, gpr) u32, pack2x16float(d, m)
 // x: (K) as vec4<T> (K is a multiple of 4)
 // y: (N)
-// Needs: common.wgsl
+// Needs: common.wgsl, matvec_quant.wgsl (the entry point, shared with matvec_q4)
 
 struct Params { rows: u32, kw: u32, chunks: u32, tail: u32, gpr: u32 }
 
@@ -46,6 +46,7 @@ override WG: u32 = 64;   // threads per workgroup
 override TPR: u32 = 8;   // lanes per team of 4 rows, a divisor of WG
 override G: u32 = 32;    // quant group along K: 32, 64 or 128
 override ROWS: u32 = 4u * (WG / TPR); // rows per workgroup
+const WORD_CODES = 4u;                // 8-bit codes per u32
 var<workgroup> partial: array<vec4<f32>, WG>;
 
 // 2^(-8j) for the codes j = 0..3 of a word.
@@ -78,70 +79,4 @@ fn scaled(i: vec4<u32>, s: vec4<f32>, sx: vec2<f32>) -> vec4<f32> {
   let c = unpack2x16float(scales[i.z]);
   let e = unpack2x16float(scales[i.w]);
   return vec4<f32>(a.x, b.x, c.x, e.x) * (s + sx.y) + vec4<f32>(a.y, b.y, c.y, e.y) * sx.x;
-}
-
-@compute @workgroup_size(WG)
-fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let lane = lid % TPR;
-  let first = group_index(wid, nwg) * ROWS; // first row of this workgroup
-  let n0 = first + 4u * (lid / TPR);        // first of this team's 4 rows
-  var acc = vec4<f32>(0.0);
-  if (n0 < p.rows) {
-    let n = min(vec4<u32>(n0) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(p.rows - 1u));
-    let base = n * p.kw;   // first code word of each row
-    let sbase = n * p.gpr; // first scale of each row
-    // Full chunks: 16 codes, one (d, m) per row. Rows start on a 16-byte
-    // boundary when K % 16 == 0 (a uniform branch); otherwise gather words.
-    if (p.tail == 0u) {
-      let b = base / 4u;
-      for (var c = lane; c < p.chunks; c += TPR) {
-        let q0 = codes[b.x + c];
-        let q1 = codes[b.y + c];
-        let q2 = codes[b.z + c];
-        let q3 = codes[b.w + c];
-        let d0 = dot_word(vec4<u32>(q0.x, q1.x, q2.x, q3.x), 4u * c);
-        let d1 = dot_word(vec4<u32>(q0.y, q1.y, q2.y, q3.y), 4u * c + 1u);
-        let d2 = dot_word(vec4<u32>(q0.z, q1.z, q2.z, q3.z), 4u * c + 2u);
-        let d3 = dot_word(vec4<u32>(q0.w, q1.w, q2.w, q3.w), 4u * c + 3u);
-        acc += scaled(sbase + 16u * c / G, d0.s + d1.s + d2.s + d3.s, d0.sx + d1.sx + d2.sx + d3.sx);
-      }
-    } else {
-      for (var c = lane; c < p.chunks; c += TPR) {
-        var s = vec4<f32>(0.0);
-        var sx = vec2<f32>(0.0);
-        for (var i = 0u; i < 4u; i++) {
-          let wi = 4u * c + i;
-          let d = dot_word(vec4<u32>(word(base.x + wi), word(base.y + wi), word(base.z + wi), word(base.w + wi)), wi);
-          s += d.s;
-          sx += d.sx;
-        }
-        acc += scaled(sbase + 16u * c / G, s, sx);
-      }
-    }
-    // Tail (K % 16 != 0): words 4 * chunks + t of the rows, t = lane, lane + TPR, ...
-    // (a loop: with TPR < 3 a lane reads more than one of the up to 3 words).
-    for (var t = lane; t < p.tail; t += TPR) {
-      let wi = 4u * p.chunks + t;
-      let d = dot_word(vec4<u32>(word(base.x + wi), word(base.y + wi), word(base.z + wi), word(base.w + wi)), wi);
-      acc += scaled(sbase + 4u * wi / G, d.s, d.sx);
-    }
-  }
-  if (TPR == 1u) {
-    for (var r = 0u; r < 4u; r++) {
-      if (n0 + r < p.rows) { y[n0 + r] = T(acc[r]); }
-    }
-    return;
-  }
-  // partial[t * TPR + lane] holds team t's 4 rows: a team's partials are adjacent.
-  partial[lid] = acc;
-  workgroupBarrier();
-  // ROWS = 4 WG / TPR exceeds WG when TPR < 4: a thread may sum several rows.
-  for (var r = lid; r < ROWS && first + r < p.rows; r += WG) {
-    let t = r / 4u;
-    var sum = 0.0;
-    for (var i = 0u; i < TPR; i++) {
-      sum += partial[t * TPR + i][r % 4u];
-    }
-    y[first + r] = T(sum);
-  }
 }
