@@ -1,10 +1,11 @@
 import { defineKernel } from './kernel';
+import { lib } from './lib';
 import source from './matmul_q8.wgsl?raw';
 import { Params, type Recorder } from '../runtime/recorder';
 import { fmtShape, type Tensor } from '../runtime/tensor';
 import { expectActivation, outputColumns } from './checks';
 
-const kernel = defineKernel({ name: 'matmul_q8', source });
+const kernel = defineKernel({ name: 'matmul_q8', source, libs: [lib.matmulQuant] });
 const TILE = 64; // tokens and rows per workgroup (matmul_q8.wgsl TM, TN)
 
 /**

@@ -3,5 +3,6 @@ import common from './common.wgsl?raw';
 import random from './random.wgsl?raw';
 import activations from './activations.wgsl?raw';
 import matvecQuant from './matvec_quant.wgsl?raw';
+import matmulQuant from './matmul_quant.wgsl?raw';
 
-export const lib = { common, random, activations, matvecQuant } as const;
+export const lib = { common, random, activations, matvecQuant, matmulQuant } as const;
