@@ -1,12 +1,11 @@
 import { defineKernel } from './kernel';
 import { lib } from './lib';
 import source from './matmul_q8.wgsl?raw';
-import { Params, type Recorder } from '../runtime/recorder';
-import { fmtShape, type Tensor } from '../runtime/tensor';
-import { expectActivation, outputColumns } from './checks';
+import type { Recorder } from '../runtime/recorder';
+import type { Tensor } from '../runtime/tensor';
+import { dispatchQuantMatmul } from './matmul_q4';
 
 const kernel = defineKernel({ name: 'matmul_q8', source, libs: [lib.matmulQuant] });
-const TILE = 64; // tokens and rows per workgroup (matmul_q8.wgsl TM, TN)
 
 /**
  * y = x @ W^T for T tokens: x (T, K) f32|f16, W q8 (N, K) (out, in), y (T, N)
@@ -15,17 +14,5 @@ const TILE = 64; // tokens and rows per workgroup (matmul_q8.wgsl TM, TN)
  * memory once per 64 tokens (see matmul_q8.wgsl). G is an override constant.
  */
 export function matmulQ8(rec: Recorder, x: Tensor, w: Tensor, y: Tensor, yColumn?: number): void {
-  const op = 'matmul_q8';
-  w.assertAlive(op);
-  if (w.dtype !== 'q8' || !w.quant) throw new Error(`${op}: w '${w.label}' ${fmtShape(w.shape)} must be a q8 weight (gpu.uploadQ8), got ${w.dtype}`);
-  const [N, K] = w.shape;
-  const type = expectActivation(op, 'x', x);
-  if (x.shape.length !== 2 || x.shape[1] !== K) throw new Error(`${op}: x '${x.label}' has shape ${fmtShape(x.shape)}, expected (T, ${K}) to match w '${w.label}' ${fmtShape(w.shape)}`);
-  const T = x.shape[0];
-  const out = outputColumns(op, y, T, N, type, yColumn);
-  if (y.buffer === x.buffer) throw new Error(`${op}: y '${y.label}' shares a buffer with x '${x.label}'; an input bound read and an output bound read_write cannot alias`);
-  const q8 = w.quant;
-  const params = new Params(5).u32(T).u32(N).u32(K / 4).u32(Math.ceil(K / q8.groupSize)).u32(out.ldy).buffer;
-  const bindings = [x, { tensor: w, offset: 0, size: q8.packedBytes }, { tensor: w, offset: q8.scalesOffset, size: q8.scalesBytes }, out.binding];
-  kernel.dispatch(rec, { type, overrides: { G: q8.groupSize } }, bindings, params, [Math.ceil(N / TILE), Math.ceil(T / TILE)]);
+  dispatchQuantMatmul(rec, kernel, 'q8', x, w, y, yColumn);
 }

@@ -1,4 +1,4 @@
-import { defineKernel, grid } from './kernel';
+import { defineKernel, grid, type Kernel } from './kernel';
 import { lib } from './lib';
 import source from './matvec_q4.wgsl?raw';
 import { Params, type Recorder } from '../runtime/recorder';
@@ -41,8 +41,13 @@ export const MATVEC_Q4_TUNING = { gpu: { WG: 64, TPR: 8 }, software: { WG: 64, T
  * at most three variants exist. `tune` is for the timing sweep and the tests.
  */
 export function matvecQ4(rec: Recorder, w: Tensor, x: Tensor, y: Tensor, tune?: MatvecQ4Tuning): void {
-  const op = 'matvec_q4';
-  const [N, K] = expectQuantWeight(op, 'w', w, 'q4');
+  dispatchQuantMatvec(rec, kernel, 'q4', w, x, y, tune);
+}
+
+/** The dispatch of matvec_q4 and matvec_q8, which share their entry point (lib/matvec_quant.wgsl). */
+export function dispatchQuantMatvec(rec: Recorder, k: Kernel, dtype: 'q4' | 'q8', w: Tensor, x: Tensor, y: Tensor, tune?: MatvecQ4Tuning): void {
+  const op = k.name;
+  const [N, K] = expectQuantWeight(op, 'w', w, dtype);
   const type = expectActivation(op, 'x', x);
   expectVectorOf(op, 'x', x, K, type);
   expectVectorOf(op, 'y', y, N, type);
@@ -51,14 +56,14 @@ export function matvecQ4(rec: Recorder, w: Tensor, x: Tensor, y: Tensor, tune?: 
   if (!(Number.isInteger(WG) && Number.isInteger(TPR) && TPR >= 1 && WG % TPR === 0)) {
     throw new Error(`${op}: tuning WG ${WG}, TPR ${TPR} is invalid (TPR must be a positive divisor of WG)`);
   }
-  const q4 = w.quant!;
-  const kw = K / 8;
-  const params = new Params(5).u32(N).u32(kw).u32(Math.floor(kw / 4)).u32(kw % 4).u32(Math.ceil(K / q4.groupSize)).buffer;
+  const q = w.quant!;
+  const kw = K / (dtype === 'q4' ? 8 : 4); // code words per row
+  const params = new Params(5).u32(N).u32(kw).u32(Math.floor(kw / 4)).u32(kw % 4).u32(Math.ceil(K / q.groupSize)).buffer;
   // The codes are read as vec4<u32>: round the binding up to 16 bytes, which
   // the 256-aligned scales offset leaves room for.
-  const codesSize = Math.min(Math.ceil(q4.packedBytes / 16) * 16, q4.scalesOffset);
+  const codesSize = Math.min(Math.ceil(q.packedBytes / 16) * 16, q.scalesOffset);
   if (codesSize % 16 !== 0) throw new Error(`${op}: w '${w.label}' ${fmtShape(w.shape)} has no room to read its codes 16 bytes at a time`);
-  const bindings = [{ tensor: w, offset: 0, size: codesSize }, { tensor: w, offset: q4.scalesOffset, size: q4.scalesBytes }, x, y];
+  const bindings = [{ tensor: w, offset: 0, size: codesSize }, { tensor: w, offset: q.scalesOffset, size: q.scalesBytes }, x, y];
   const rows = ROWS_PER_TEAM * (WG / TPR);
-  kernel.dispatch(rec, { type, overrides: { WG, TPR, G: q4.groupSize } }, bindings, params, grid(Math.ceil(N / rows), rec.gpu.device.limits.maxComputeWorkgroupsPerDimension));
+  k.dispatch(rec, { type, overrides: { WG, TPR, G: q.groupSize } }, bindings, params, grid(Math.ceil(N / rows), rec.gpu.device.limits.maxComputeWorkgroupsPerDimension));
 }
