@@ -1,12 +1,12 @@
-import { defineKernel, grid } from './kernel';
+import { defineKernel } from './kernel';
 import { lib } from './lib';
 import source from './embed_q8.wgsl?raw';
-import { Params, type Recorder } from '../runtime/recorder';
-import { fmtShape, type Tensor } from '../runtime/tensor';
-import { expectActivation, expectDistinct, expectIds, expectPart, expectShape, type VocabPart } from './checks';
+import type { Recorder } from '../runtime/recorder';
+import type { Tensor } from '../runtime/tensor';
+import type { VocabPart } from './checks';
+import { dispatchQuantEmbed } from './embed_q4';
 
-const kernel = defineKernel({ name: 'embed_q8', source, libs: [lib.common] });
-const WG = 256;
+const kernel = defineKernel({ name: 'embed_q8', source, libs: [lib.common, lib.embedQuant] });
 
 /**
  * out[t] = dequantized row ids[t] of a q8 table (V, D); ids (T) i32 or u32;
@@ -14,19 +14,5 @@ const WG = 256;
  * `part`, the table holds rows [first, first + V) of a `total`-row vocabulary.
  */
 export function embedQ8(rec: Recorder, table: Tensor, ids: Tensor, out: Tensor, part?: VocabPart): void {
-  const op = 'embed_q8';
-  table.assertAlive(op);
-  if (table.dtype !== 'q8' || !table.quant || table.shape.length !== 2) throw new Error(`${op}: table '${table.label}' ${fmtShape(table.shape)} ${table.dtype} must be a (V, D) q8 matrix`);
-  const [vocab, dim] = table.shape;
-  const { groupSize, packedBytes, scalesOffset, scalesBytes } = table.quant;
-  const tokens = expectIds(op, ids);
-  const type = expectActivation(op, 'out', out);
-  expectShape(op, 'out', out, [tokens, dim]);
-  expectDistinct(op, ['out', out], ['table', table], ['ids', ids]);
-  const { first, total } = expectPart(op, table, part);
-  const params = new Params(7).u32(tokens).u32(dim).u32(vocab).u32(first).u32(total).u32(groupSize).f32(NaN).buffer;
-  const codes = { tensor: table, offset: 0, size: packedBytes };
-  const scales = { tensor: table, offset: scalesOffset, size: scalesBytes };
-  const groups = Math.ceil((tokens * dim) / 4 / WG); // one invocation per code word
-  kernel.dispatch(rec, { type, overrides: { WG } }, [codes, scales, ids, out], params, grid(groups, rec.gpu.device.limits.maxComputeWorkgroupsPerDimension));
+  dispatchQuantEmbed(rec, kernel, 'q8', table, ids, out, part);
 }

@@ -8,7 +8,7 @@
 // ids: (T) i32 or u32, read as u32; out: (T, D).
 // One invocation per code word: 4 consecutive outputs of one group (G is a
 // multiple of 4).
-// Needs: common.wgsl
+// Needs: common.wgsl, embed_quant.wgsl (the entry point, shared with embed_q4)
 
 struct Params { tokens: u32, dim: u32, vocab: u32, first: u32, total: u32, group: u32, nan: f32 }
 
@@ -20,26 +20,5 @@ struct Params { tokens: u32, dim: u32, vocab: u32, first: u32, total: u32, group
 
 override WG: u32 = 256;
 
-@compute @workgroup_size(WG)
-fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let words = p.dim / 4u; // code words per row
-  let i = group_index(wid, nwg) * WG + lid;
-  if (i >= p.tokens * words) { return; }
-  let t = i / words;
-  let w = i % words;
-  let id = ids[t] - p.first; // wraps above vocab for ids below first
-  let o = t * p.dim + w * 4u;
-  if (id >= p.vocab) {
-    // Only the last part writes the NaN rows, so that parts do not overwrite each other's rows.
-    if (ids[t] >= p.total && p.first + p.vocab == p.total) {
-      for (var j = 0u; j < 4u; j++) { out[o + j] = T(p.nan); }
-    }
-    return;
-  }
-  let groups = (p.dim + p.group - 1u) / p.group;
-  let dm = unpack2x16float(scales[id * groups + (w * 4u) / p.group]); // (d, m)
-  let q = codes[id * words + w];
-  for (var j = 0u; j < 4u; j++) {
-    out[o + j] = T(dm.y + f32((q >> (8u * j)) & 0xffu) * dm.x);
-  }
-}
+const WORD_CODES = 4u; // 8-bit codes per u32
+fn code(q: u32, j: u32) -> u32 { return (q >> (8u * j)) & 0xffu; }

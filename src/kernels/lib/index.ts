@@ -4,5 +4,6 @@ import random from './random.wgsl?raw';
 import activations from './activations.wgsl?raw';
 import matvecQuant from './matvec_quant.wgsl?raw';
 import matmulQuant from './matmul_quant.wgsl?raw';
+import embedQuant from './embed_quant.wgsl?raw';
 
-export const lib = { common, random, activations, matvecQuant, matmulQuant } as const;
+export const lib = { common, random, activations, matvecQuant, matmulQuant, embedQuant } as const;
