@@ -5,6 +5,7 @@ import * as ref from '../../src/reference/ops';
 import { describeGpu, poisoned, useGpu } from '../helpers/gpu';
 import { randint, randn } from '../helpers/random';
 import { expectClose } from '../helpers/compare';
+import { checkVocabParts } from '../helpers/vocab_parts';
 
 // A gather copies f32 values: exact. (atol is not 0 because expectClose divides by the limit.)
 const EXACT = { atol: 1e-30, rtol: 0 };
@@ -53,39 +54,11 @@ describeGpu('embed', () => {
 
   it('a vocabulary split in row parts: each part writes the rows it holds, the last one also the NaN rows', async () => {
     const g = gpu();
-    const [V, D, T] = [300, 64, 40];
-    const cuts = [0, 128, 256, V];
-    const full = randn(91, V * D);
-    const ids = randint(92, T, V);
-    ids[3] = V; ids[7] = -1; ids[11] = 127; ids[12] = 128; ids[13] = V - 1; // past both ends, and the part edges
-    const parts = cuts.slice(0, -1).map((lo, i) => ({ lo, hi: cuts[i + 1] }));
-    const tables = parts.map(({ lo, hi }) => g.upload(full.subarray(lo * D, hi * D), [hi - lo, D], { label: `table.${lo}` }));
-    const ti = g.upload(ids, [T], { label: 'ids' });
-    const sentinel = 7;
-    const out = g.empty([T, D], 'f32', 'out');
-    // The first part alone: only its rows change.
-    g.write(out, new Float32Array(T * D).fill(sentinel));
-    const rec = new Recorder(g);
-    embed(rec, tables[0], ti, out, { first: 0, total: V });
-    const first = await rec.submitAndRead(out);
-    // Then every part: the whole table's lookup.
-    const rec2 = new Recorder(g);
-    parts.forEach(({ lo }, i) => embed(rec2, tables[i], ti, out, { first: lo, total: V }));
-    const all = await rec2.submitAndRead(out);
-    for (let t = 0; t < T; t++) {
-      const id = ids[t];
-      const p = parts.findIndex(({ lo, hi }) => id >= lo && id < hi);
-      const row = (a: Float32Array) => a.subarray(t * D, (t + 1) * D);
-      if (p < 0) {
-        expect(Array.from(row(all as Float32Array)).every(Number.isNaN), `token ${t}: id ${id} gives NaN`).toBe(true);
-      } else {
-        const { lo, hi } = parts[p];
-        expectClose(row(all as Float32Array), ref.embed(full.subarray(lo * D, hi * D), [id - lo], hi - lo, D), EXACT, `token ${t}, id ${id}`);
-      }
-      if (p !== 0) expect(Array.from(row(first as Float32Array)).every((v) => v === sentinel), `token ${t}: id ${id} is not the first part's`).toBe(true);
-    }
-    expect(() => embed(rec2, tables[1], ti, out, { first: 200, total: V })).toThrow(/cannot be rows \[200, 328\) of a 300-row vocabulary/);
-    [...tables, ti, out].forEach((t) => t.dispose());
+    await checkVocabParts(g, 64, 91, {
+      upload: (rows, n, dim, label) => ({ table: g.upload(rows, [n, dim], { label }), values: rows }),
+      lookup: (rec, table, ids, out, part) => embed(rec, table, ids, out, part),
+      tol: EXACT,
+    });
   });
 
   it.each(['i32', 'u32'] as const)('an id outside [0, V) gives a row of NaN, the others their rows (%s ids)', async (idType) => {

@@ -6,6 +6,7 @@ import * as ref from '../../src/reference/ops';
 import { cappedGrid, describeGpu, poisoned, useGpu } from '../helpers/gpu';
 import { randint, randn } from '../helpers/random';
 import { expectClose } from '../helpers/compare';
+import { checkVocabParts } from '../helpers/vocab_parts';
 
 // Each output is m + q*d from f16 d, m and a 4-bit q: q*d is exact in f32, so
 // the one f32 rounding of the sum (or of an fma) is the only error, <= 2^-24 relative.
@@ -53,39 +54,11 @@ describeGpu('embed_q4', () => {
 
   it('a vocabulary split in row parts: each part writes the rows it holds, the last one also the NaN rows', async () => {
     const g = gpu();
-    const [V, D, T] = [300, 64, 40];
-    const cuts = [0, 128, 256, V];
-    const full = randn(91, V * D);
-    const ids = randint(92, T, V);
-    ids[3] = V; ids[7] = -1; ids[11] = 127; ids[12] = 128; ids[13] = V - 1; // past both ends, and the part edges
-    const parts = cuts.slice(0, -1).map((lo, i) => ({ lo, hi: cuts[i + 1] }));
-    const tables = parts.map(({ lo, hi }) => g.uploadQ4(quantizeQ4(full.subarray(lo * D, hi * D), hi - lo, D, 32), `table.${lo}`));
-    const ti = g.upload(ids, [T], { label: 'ids' });
-    const sentinel = 7;
-    const out = g.empty([T, D], 'f32', 'out');
-    // The first part alone: only its rows change.
-    g.write(out, new Float32Array(T * D).fill(sentinel));
-    const rec = new Recorder(g);
-    embedQ4(rec, tables[0], ti, out, { first: 0, total: V });
-    const first = await rec.submitAndRead(out);
-    // Then every part: the whole table's lookup.
-    const rec2 = new Recorder(g);
-    parts.forEach(({ lo }, i) => embedQ4(rec2, tables[i], ti, out, { first: lo, total: V }));
-    const all = await rec2.submitAndRead(out);
-    for (let t = 0; t < T; t++) {
-      const id = ids[t];
-      const p = parts.findIndex(({ lo, hi }) => id >= lo && id < hi);
-      const row = (a: Float32Array) => a.subarray(t * D, (t + 1) * D);
-      if (p < 0) {
-        expect(Array.from(row(all as Float32Array)).every(Number.isNaN), `token ${t}: id ${id} gives NaN`).toBe(true);
-      } else {
-        const { lo, hi } = parts[p];
-        expectClose(row(all as Float32Array), ref.embed(dequantizeQ4(quantizeQ4(full.subarray(lo * D, hi * D), hi - lo, D, 32)), [id - lo], hi - lo, D), TOL, `token ${t}, id ${id}`);
-      }
-      if (p !== 0) expect(Array.from(row(first as Float32Array)).every((v) => v === sentinel), `token ${t}: id ${id} is not the first part's`).toBe(true);
-    }
-    expect(() => embedQ4(rec2, tables[1], ti, out, { first: 200, total: V })).toThrow(/cannot be rows \[200, 328\) of a 300-row vocabulary/);
-    [...tables, ti, out].forEach((t) => t.dispose());
+    await checkVocabParts(g, 64, 91, {
+      upload: (rows, n, dim, label) => (() => { const q = quantizeQ4(rows, n, dim, 32); return { table: g.uploadQ4(q, label), values: dequantizeQ4(q) }; })(),
+      lookup: (rec, table, ids, out, part) => embedQ4(rec, table, ids, out, part),
+      tol: TOL,
+    });
   });
 
   it.each(['i32', 'u32'] as const)('an id outside [0, V) gives a row of NaN, the others their rows (%s ids)', async (idType) => {

@@ -7,6 +7,7 @@ import * as ref from '../../src/reference/ops';
 import { describeGpu, poisoned, useGpu } from '../helpers/gpu';
 import { randint, randn } from '../helpers/random';
 import { expectClose } from '../helpers/compare';
+import { checkVocabParts } from '../helpers/vocab_parts';
 
 // Each output is m + q*d from f16 d, m and an 8-bit q: q*d needs at most
 // 11 + 8 = 19 significant bits, so it is exact in f32, and the one f32
@@ -37,40 +38,11 @@ describeGpu('embed_q8', () => {
 
   it('a vocabulary split in row parts: each part writes the rows it holds, the last one also the NaN rows', async () => {
     const g = gpu();
-    const [V, D, T] = [300, 68, 40];
-    const cuts = [0, 128, 256, V];
-    const full = randn(191, V * D);
-    const ids = randint(192, T, V);
-    ids[3] = V; ids[7] = -1; ids[11] = 127; ids[12] = 128; ids[13] = V - 1; // past both ends, and the part edges
-    const parts = cuts.slice(0, -1).map((lo, i) => ({ lo, hi: cuts[i + 1] }));
-    const quants = parts.map(({ lo, hi }) => quantizeQ8(full.subarray(lo * D, hi * D), hi - lo, D, 32));
-    const tables = parts.map(({ lo }, i) => g.uploadQ8(quants[i], `table.${lo}`));
-    const ti = g.upload(ids, [T], { label: 'ids' });
-    const sentinel = 7;
-    const out = g.empty([T, D], 'f32', 'out');
-    // The first part alone: only its rows change.
-    g.write(out, new Float32Array(T * D).fill(sentinel));
-    const rec = new Recorder(g);
-    embedQ8(rec, tables[0], ti, out, { first: 0, total: V });
-    const first = await rec.submitAndRead(out);
-    // Then every part: the whole table's lookup.
-    const rec2 = new Recorder(g);
-    parts.forEach(({ lo }, i) => embedQ8(rec2, tables[i], ti, out, { first: lo, total: V }));
-    const all = await rec2.submitAndRead(out);
-    for (let t = 0; t < T; t++) {
-      const id = ids[t];
-      const p = parts.findIndex(({ lo, hi }) => id >= lo && id < hi);
-      const row = (a: Float32Array) => a.subarray(t * D, (t + 1) * D);
-      if (p < 0) {
-        expect(Array.from(row(all as Float32Array)).every(Number.isNaN), `token ${t}: id ${id} gives NaN`).toBe(true);
-      } else {
-        const { lo, hi } = parts[p];
-        expectClose(row(all as Float32Array), ref.embed(dequantizeQ8(quants[p]), [id - lo], hi - lo, D), TOL, `token ${t}, id ${id}`);
-      }
-      if (p !== 0) expect(Array.from(row(first as Float32Array)).every((v) => v === sentinel), `token ${t}: id ${id} is not the first part's`).toBe(true);
-    }
-    expect(() => embedQ8(rec2, tables[1], ti, out, { first: 200, total: V })).toThrow(/embed_q8: table 'table.128' \(128, 68\) cannot be rows \[200, 328\) of a 300-row vocabulary/);
-    [...tables, ti, out].forEach((t) => t.dispose());
+    await checkVocabParts(g, 68, 191, {
+      upload: (rows, n, dim, label) => (() => { const q = quantizeQ8(rows, n, dim, 32); return { table: g.uploadQ8(q, label), values: dequantizeQ8(q) }; })(),
+      lookup: (rec, table, ids, out, part) => embedQ8(rec, table, ids, out, part),
+      tol: TOL,
+    });
   });
 
   it.each(['i32', 'u32'] as const)('an id outside [0, V) gives a row of NaN, the others their rows (%s ids)', async (idType) => {
