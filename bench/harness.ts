@@ -4,6 +4,7 @@
 
 import type { Gpu } from '../src/runtime/gpu';
 import { Recorder } from '../src/runtime/recorder';
+import type { LanguageModel } from '../src/models/model';
 
 export interface BenchOptions {
   quick: boolean;
@@ -71,6 +72,21 @@ function fmt(v: number): string {
 }
 
 export const GB = 1e9;
+
+/**
+ * Prefills `ids` into a fresh state of `model` and checks the last position's
+ * logits against the reference's (verifyLogits); the model is disposed either way.
+ */
+export async function verifyPrefill(name: string, model: LanguageModel, ids: Int32Array, reference: () => ArrayLike<number>): Promise<void> {
+  const state = model.createState();
+  try {
+    const rec = new Recorder(model.gpu, 'verify');
+    verifyLogits(name, (await rec.submitAndRead(model.prefill(rec, state, ids))) as Float32Array, reference());
+  } finally {
+    state.dispose();
+    model.dispose();
+  }
+}
 
 /**
  * Stops a suite whose model disagrees with the float64 reference: max |got - want|

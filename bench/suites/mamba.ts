@@ -15,7 +15,7 @@ import { MambaModel } from '../../src/models/mamba/model';
 import type { TensorSource } from '../../src/models/loader/weights';
 import { refMambaForward } from '../../src/reference/mamba';
 import { asLoaded, mambaQuantized } from '../../test/helpers/models';
-import { bestOf, logged, printTable, verifyLogits, type BenchOptions, type Row } from '../harness';
+import { bestOf, logged, printTable, verifyPrefill, type BenchOptions, type Row } from '../harness';
 
 const MAMBA_130M = {
   model_type: 'mamba', hidden_size: 768, state_size: 16, num_hidden_layers: 24, expand: 2, conv_kernel: 4,
@@ -51,18 +51,8 @@ async function verifyTiny(gpu: Gpu): Promise<void> {
   const cfg = parseMambaConfig({ ...MAMBA_130M, hidden_size: 64, num_hidden_layers: 2, vocab_size: 300 });
   const src = randomSource(cfg, 3);
   const model = new MambaModel(gpu, cfg, await loadMambaWeights(gpu, src, cfg, 'q4'));
-  const state = model.createState();
-  try {
-    const ids = Int32Array.from({ length: 37 }, (_, i) => (i * 41) % 300);
-    const rec = new Recorder(gpu, 'verify');
-    const got = (await rec.submitAndRead(model.prefill(rec, state, ids))) as Float32Array;
-    const shapes = mambaTensorShapes(cfg);
-    const want = refMambaForward(cfg, asLoaded(src.dense!, shapes, 'q4', mambaQuantized), ids).subarray(36 * 300);
-    verifyLogits('mamba', got, want);
-  } finally {
-    state.dispose();
-    model.dispose();
-  }
+  const ids = Int32Array.from({ length: 37 }, (_, i) => (i * 41) % 300);
+  await verifyPrefill('mamba', model, ids, () => refMambaForward(cfg, asLoaded(src.dense!, mambaTensorShapes(cfg), 'q4', mambaQuantized), ids).subarray(36 * 300));
 }
 
 export async function mambaSuite(gpu: Gpu, opts: BenchOptions): Promise<void> {

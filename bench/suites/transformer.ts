@@ -15,7 +15,7 @@ import { TransformerModel } from '../../src/models/transformer/model';
 import type { TensorSource } from '../../src/models/loader/weights';
 import { refForward } from '../../src/reference/transformer';
 import { asLoaded } from '../../test/helpers/models';
-import { bestOf, logged, printTable, verifyLogits, type BenchOptions, type Row } from '../harness';
+import { bestOf, logged, printTable, verifyPrefill, type BenchOptions, type Row } from '../harness';
 
 const SMOLLM2_135M = {
   model_type: 'llama', hidden_size: 576, intermediate_size: 1536, num_hidden_layers: 30, num_attention_heads: 9,
@@ -49,18 +49,8 @@ async function verifyTiny(gpu: Gpu): Promise<void> {
   const cfg = parseTransformerConfig({ ...SMOLLM2_135M, hidden_size: 64, intermediate_size: 96, num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 2, vocab_size: 300 });
   const src = randomSource(cfg, 5);
   const model = new TransformerModel(gpu, cfg, await loadTransformerWeights(gpu, src, cfg, 'q4'), { maxContext: 64 });
-  const state = model.createState();
-  try {
-    const ids = Int32Array.from({ length: 9 }, (_, i) => (i * 37) % 300);
-    const rec = new Recorder(gpu, 'verify');
-    const got = (await rec.submitAndRead(model.prefill(rec, state, ids))) as Float32Array;
-    const shapes = transformerTensorShapes(cfg);
-    const want = refForward(cfg, asLoaded(src.dense!, shapes, 'q4'), ids).subarray(8 * 300);
-    verifyLogits('transformer', got, want);
-  } finally {
-    state.dispose();
-    model.dispose();
-  }
+  const ids = Int32Array.from({ length: 9 }, (_, i) => (i * 37) % 300);
+  await verifyPrefill('transformer', model, ids, () => refForward(cfg, asLoaded(src.dense!, transformerTensorShapes(cfg), 'q4'), ids).subarray(8 * 300));
 }
 
 export async function transformerSuite(gpu: Gpu, opts: BenchOptions): Promise<void> {

@@ -1,10 +1,11 @@
 import { defineKernel } from './kernel';
+import { lib } from './lib';
 import source from './matmul.wgsl?raw';
 import { Params, type Recorder } from '../runtime/recorder';
 import { fmtShape, type Tensor } from '../runtime/tensor';
 import { expectActivation, outputColumns } from './checks';
 
-const kernel = defineKernel({ name: 'matmul', source });
+const kernel = defineKernel({ name: 'matmul', source, libs: [lib.matmulTile] });
 const TILE = 64; // tokens and rows per workgroup (matmul.wgsl TM, TN)
 
 /**

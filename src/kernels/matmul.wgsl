@@ -10,7 +10,7 @@
 // x: (T, K)
 // w: (N, K) f32
 // y: (T, ldy): columns 0 .. N of each row, ldy >= N (a slice of wider logits)
-// Needs: nothing
+// Needs: matmul_tile.wgsl
 
 struct Params { tokens: u32, N: u32, K: u32, ldy: u32 }
 
@@ -48,22 +48,9 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(local_invocation_
       ws[kk * (TN / 4u) + r / 4u][r % 4u] = wv;
     }
     workgroupBarrier();
-    for (var k = 0u; k < BK; k++) {
-      let a = xs[k * (TM / 4u) + lid.y];
-      let b = ws[k * (TN / 4u) + lid.x];
-      acc[0] = fma(vec4<f32>(a.x), b, acc[0]);
-      acc[1] = fma(vec4<f32>(a.y), b, acc[1]);
-      acc[2] = fma(vec4<f32>(a.z), b, acc[2]);
-      acc[3] = fma(vec4<f32>(a.w), b, acc[3]);
-    }
+    tile_accumulate(&acc, lid.x, lid.y);
     workgroupBarrier();
   }
 
-  for (var i = 0u; i < 4u; i++) {
-    let t = t0 + lid.y * 4u + i;
-    for (var j = 0u; j < 4u; j++) {
-      let n = n0 + lid.x * 4u + j;
-      if (t < p.tokens && n < p.N) { y[t * p.ldy + n] = T(acc[i][j]); }
-    }
-  }
+  tile_store(acc, t0, n0, lid.x, lid.y);
 }

@@ -5,7 +5,7 @@ import { Params, type Recorder } from '../runtime/recorder';
 import { fmtShape, type Tensor } from '../runtime/tensor';
 import { expectActivation, expectQuantWeight, outputColumns } from './checks';
 
-const kernel = defineKernel({ name: 'matmul_q4', source, libs: [lib.matmulQuant] });
+const kernel = defineKernel({ name: 'matmul_q4', source, libs: [lib.matmulTile, lib.matmulQuant] });
 const TILE = 64; // tokens and rows per workgroup (matmul_q4.wgsl TM, TN)
 
 /**

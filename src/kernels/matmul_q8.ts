@@ -5,7 +5,7 @@ import type { Recorder } from '../runtime/recorder';
 import type { Tensor } from '../runtime/tensor';
 import { dispatchQuantMatmul } from './matmul_q4';
 
-const kernel = defineKernel({ name: 'matmul_q8', source, libs: [lib.matmulQuant] });
+const kernel = defineKernel({ name: 'matmul_q8', source, libs: [lib.matmulTile, lib.matmulQuant] });
 
 /**
  * y = x @ W^T for T tokens: x (T, K) f32|f16, W q8 (N, K) (out, in), y (T, N)

@@ -37,11 +37,5 @@ export function nmse(got: ArrayLike<number>, want: ArrayLike<number>): number {
 
 /** sqrt(sum (w - ŵ)^2 / sum w^2): the relative RMS error of an approximation ŵ of w. */
 export function relativeRms(w: ArrayLike<number>, wh: ArrayLike<number>): number {
-  let num = 0;
-  let den = 0;
-  for (let i = 0; i < w.length; i++) {
-    num += (w[i] - wh[i]) ** 2;
-    den += w[i] ** 2;
-  }
-  return Math.sqrt(num / den);
+  return Math.sqrt(nmse(wh, w));
 }

@@ -3,7 +3,8 @@ import common from './common.wgsl?raw';
 import random from './random.wgsl?raw';
 import activations from './activations.wgsl?raw';
 import matvecQuant from './matvec_quant.wgsl?raw';
+import matmulTile from './matmul_tile.wgsl?raw';
 import matmulQuant from './matmul_quant.wgsl?raw';
 import embedQuant from './embed_quant.wgsl?raw';
 
-export const lib = { common, random, activations, matvecQuant, matmulQuant, embedQuant } as const;
+export const lib = { common, random, activations, matvecQuant, matmulTile, matmulQuant, embedQuant } as const;

@@ -2,7 +2,7 @@
 // alike (see matmul_q4.wgsl) and differ only in how W is staged. The kernel
 // defines p (tokens, N, kw, gpr, ldy), x, y, xs, ws, TM, TN, BK, WORD_CODES
 // (codes per u32 word), and stage_w(n0, n, k0, kk): dequantize W[n0 + n,
-// k0 + kk .. k0 + kk + 8] into ws, as 0 past N or K.
+// k0 + kk .. k0 + kk + 8] into ws, as 0 past N or K. Needs: matmul_tile.wgsl
 
 @compute @workgroup_size(16, 16)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: vec3<u32>) {
@@ -24,22 +24,9 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(local_invocation_
     // Stage W: 64 rows × 32 values, 8 per thread (stage_w, the kernel's decoding).
     stage_w(n0, li / 4u, k0, (li % 4u) * 8u);
     workgroupBarrier();
-    for (var k = 0u; k < BK; k++) {
-      let a = xs[k * (TM / 4u) + lid.y];
-      let b = ws[k * (TN / 4u) + lid.x];
-      acc[0] = fma(vec4<f32>(a.x), b, acc[0]);
-      acc[1] = fma(vec4<f32>(a.y), b, acc[1]);
-      acc[2] = fma(vec4<f32>(a.z), b, acc[2]);
-      acc[3] = fma(vec4<f32>(a.w), b, acc[3]);
-    }
+    tile_accumulate(&acc, lid.x, lid.y);
     workgroupBarrier();
   }
 
-  for (var i = 0u; i < 4u; i++) {
-    let t = t0 + lid.y * 4u + i;
-    for (var j = 0u; j < 4u; j++) {
-      let n = n0 + lid.x * 4u + j;
-      if (t < p.tokens && n < p.N) { y[t * p.ldy + n] = T(acc[i][j]); }
-    }
-  }
+  tile_store(acc, t0, n0, lid.x, lid.y);
 }
