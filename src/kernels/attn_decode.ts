@@ -1,4 +1,5 @@
 import { defineKernel } from './kernel';
+import { lib } from './lib';
 import source from './attn_decode.wgsl?raw';
 import combineSource from './attn_decode_combine.wgsl?raw';
 import { Params, type Recorder } from '../runtime/recorder';
@@ -6,7 +7,7 @@ import { fmtShape, type Tensor } from '../runtime/tensor';
 import { expectActivation, expectShape, expectCaches } from './checks';
 
 // Two passes of one op: the split-K pass, and the merge of its partials.
-const kernel = defineKernel({ name: 'attn_decode', source });
+const kernel = defineKernel({ name: 'attn_decode', source, libs: [lib.attentionTile] });
 const combine = defineKernel({ name: 'attn_decode_combine', source: combineSource });
 
 const WG = 128;

@@ -1,10 +1,11 @@
 import { defineKernel } from './kernel';
+import { lib } from './lib';
 import source from './attn_prefill.wgsl?raw';
 import { Params, type Recorder } from '../runtime/recorder';
 import { fmtShape, type Tensor } from '../runtime/tensor';
 import { expectActivation, expectShape, expectCaches } from './checks';
 
-const kernel = defineKernel({ name: 'attn_prefill', source });
+const kernel = defineKernel({ name: 'attn_prefill', source, libs: [lib.attentionTile] });
 
 const WG = 128;
 /** Largest head dim supported (the tile must fit in workgroup memory). */

@@ -6,5 +6,6 @@ import matvecQuant from './matvec_quant.wgsl?raw';
 import matmulTile from './matmul_tile.wgsl?raw';
 import matmulQuant from './matmul_quant.wgsl?raw';
 import embedQuant from './embed_quant.wgsl?raw';
+import attentionTile from './attention_tile.wgsl?raw';
 
-export const lib = { common, random, activations, matvecQuant, matmulTile, matmulQuant, embedQuant } as const;
+export const lib = { common, random, activations, matvecQuant, matmulTile, matmulQuant, embedQuant, attentionTile } as const;
