@@ -5,6 +5,7 @@
 import type { Gpu } from '../src/runtime/gpu';
 import { Recorder } from '../src/runtime/recorder';
 import type { LanguageModel } from '../src/models/model';
+import type { TensorSource } from '../src/models/loader/weights';
 
 export interface BenchOptions {
   quick: boolean;
@@ -98,4 +99,28 @@ export function verifyLogits(name: string, got: ArrayLike<number>, want: ArrayLi
   for (let i = 0; i < want.length; i++) {
     if (!(Math.abs(got[i] - want[i]) <= 1e-4 * scale)) throw new Error(`bench verify ${name}: logit ${i} is ${got[i]}, reference ${want[i]}`);
   }
+}
+
+/** A checkpoint of random weights served one tensor at a time; `dense` keeps them for the reference when asked. */
+export type RandomSource = TensorSource & { dense: Map<string, Float32Array> | null };
+
+/**
+ * Random weights served through the loader like a checkpoint: `init` makes
+ * each tensor from a seeded uniform draw in [-1, 1); tiny verification models
+ * (`keep`) also keep their weights for the float64 reference.
+ */
+export function randomWeights(shapes: Map<string, number[]>, seed: number, keep: boolean, init: (name: string, shape: number[], rnd: () => number) => Float32Array): RandomSource {
+  const dense = keep ? new Map<string, Float32Array>() : null;
+  let s = seed >>> 0;
+  const rnd = () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 4294967296) * 2 - 1;
+  return {
+    names: [...shapes.keys()],
+    dense,
+    info: (n) => ({ dtype: 'F32', shape: shapes.get(n)!, byteLength: shapes.get(n)!.reduce((a, b) => a * b, 4) }),
+    async readF32(n) {
+      const w = init(n, shapes.get(n)!, rnd);
+      dense?.set(n, w);
+      return w;
+    },
+  };
 }

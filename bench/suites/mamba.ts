@@ -12,39 +12,25 @@ import { argmax } from '../../src/kernels/argmax';
 import { parseMambaConfig, type MambaConfig } from '../../src/models/mamba/config';
 import { loadMambaWeights, mambaTensorShapes } from '../../src/models/mamba/weights';
 import { MambaModel } from '../../src/models/mamba/model';
-import type { TensorSource } from '../../src/models/loader/weights';
 import { refMambaForward } from '../../src/reference/mamba';
 import { asLoaded, mambaQuantized } from '../../test/helpers/models';
-import { bestOf, logged, printTable, verifyPrefill, type BenchOptions, type Row } from '../harness';
+import { bestOf, logged, printTable, randomWeights, verifyPrefill, type BenchOptions, type RandomSource, type Row } from '../harness';
 
 const MAMBA_130M = {
   model_type: 'mamba', hidden_size: 768, state_size: 16, num_hidden_layers: 24, expand: 2, conv_kernel: 4,
   time_step_rank: 'auto', vocab_size: 50280, layer_norm_epsilon: 1e-5, tie_word_embeddings: true,
 };
 
-/** Random weights initialised like the real ones (A_log = log(1..N), D = 1, small dt), served one tensor at a time. */
-function randomSource(cfg: MambaConfig, seed: number): TensorSource & { dense: Map<string, Float32Array> | null } {
-  const shapes = mambaTensorShapes(cfg);
-  const dense = cfg.hiddenSize <= 128 ? new Map<string, Float32Array>() : null;
-  let s = seed >>> 0;
-  const rnd = () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 4294967296) * 2 - 1;
-  return {
-    names: [...shapes.keys()],
-    dense,
-    info: (n) => ({ dtype: 'F32', shape: shapes.get(n)!, byteLength: shapes.get(n)!.reduce((a, b) => a * b, 4) }),
-    async readF32(n) {
-      const shape = shapes.get(n)!;
-      const len = shape.reduce((a, b) => a * b, 1);
-      let w: Float32Array;
-      if (n.endsWith('A_log')) w = Float32Array.from({ length: len }, (_, i) => Math.log(1 + (i % cfg.stateSize)));
-      else if (n.endsWith('mixer.D')) w = new Float32Array(len).fill(1);
-      else if (n.endsWith('dt_proj.bias')) w = Float32Array.from({ length: len }, () => -4 + rnd()); // softplus -> dt ≈ 0.007..0.05
-      else if (shape.length === 1) w = Float32Array.from({ length: len }, () => 1 + 0.1 * rnd());
-      else w = Float32Array.from({ length: len }, () => rnd() / Math.sqrt(shape[shape.length - 1]));
-      dense?.set(n, w);
-      return w;
-    },
-  };
+/** Random weights initialised like the real ones (A_log = log(1..N), D = 1, small dt). */
+function randomSource(cfg: MambaConfig, seed: number): RandomSource {
+  return randomWeights(mambaTensorShapes(cfg), seed, cfg.hiddenSize <= 128, (n, shape, rnd) => {
+    const len = shape.reduce((a, b) => a * b, 1);
+    if (n.endsWith('A_log')) return Float32Array.from({ length: len }, (_, i) => Math.log(1 + (i % cfg.stateSize)));
+    if (n.endsWith('mixer.D')) return new Float32Array(len).fill(1);
+    if (n.endsWith('dt_proj.bias')) return Float32Array.from({ length: len }, () => -4 + rnd()); // softplus -> dt ≈ 0.007..0.05
+    if (shape.length === 1) return Float32Array.from({ length: len }, () => 1 + 0.1 * rnd());
+    return Float32Array.from({ length: len }, () => rnd() / Math.sqrt(shape[shape.length - 1]));
+  });
 }
 
 async function verifyTiny(gpu: Gpu): Promise<void> {

@@ -12,10 +12,9 @@ import { argmax } from '../../src/kernels/argmax';
 import { parseTransformerConfig, type TransformerConfig } from '../../src/models/transformer/config';
 import { loadTransformerWeights, transformerTensorShapes } from '../../src/models/transformer/weights';
 import { TransformerModel } from '../../src/models/transformer/model';
-import type { TensorSource } from '../../src/models/loader/weights';
 import { refForward } from '../../src/reference/transformer';
 import { asLoaded } from '../../test/helpers/models';
-import { bestOf, logged, printTable, verifyPrefill, type BenchOptions, type Row } from '../harness';
+import { bestOf, logged, printTable, randomWeights, verifyPrefill, type BenchOptions, type RandomSource, type Row } from '../harness';
 
 const SMOLLM2_135M = {
   model_type: 'llama', hidden_size: 576, intermediate_size: 1536, num_hidden_layers: 30, num_attention_heads: 9,
@@ -24,25 +23,12 @@ const SMOLLM2_135M = {
   rms_norm_eps: 1e-5, rope_theta: 100000, tie_word_embeddings: true,
 };
 
-/** Random weights served through the loader, one tensor at a time, like a checkpoint. */
-function randomSource(cfg: TransformerConfig, seed: number): TensorSource & { dense: Map<string, Float32Array> | null } {
-  const shapes = transformerTensorShapes(cfg);
-  const keep = cfg.hiddenSize <= 128; // tiny verification models keep their weights for the reference
-  const dense = keep ? new Map<string, Float32Array>() : null;
-  let s = seed >>> 0;
-  const rnd = () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 4294967296) * 2 - 1;
-  return {
-    names: [...shapes.keys()],
-    dense,
-    info: (n) => ({ dtype: 'F32', shape: shapes.get(n)!, byteLength: shapes.get(n)!.reduce((a, b) => a * b, 4) }),
-    async readF32(n) {
-      const shape = shapes.get(n)!;
-      const scale = shape.length === 1 ? 0.1 : 1 / Math.sqrt(shape[1]);
-      const w = Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => (shape.length === 1 ? 1 : 0) + rnd() * scale);
-      dense?.set(n, w);
-      return w;
-    },
-  };
+/** Random weights scaled by 1/sqrt(fan-in), norms near 1. */
+function randomSource(cfg: TransformerConfig, seed: number): RandomSource {
+  return randomWeights(transformerTensorShapes(cfg), seed, cfg.hiddenSize <= 128, (_n, shape, rnd) => {
+    const scale = shape.length === 1 ? 0.1 : 1 / Math.sqrt(shape[1]);
+    return Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => (shape.length === 1 ? 1 : 0) + rnd() * scale);
+  });
 }
 
 async function verifyTiny(gpu: Gpu): Promise<void> {
