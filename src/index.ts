@@ -1,12 +1,15 @@
 // Tessera's public API.
 
-export { loadModel, LM } from './lm';
-export type { LoadModelOptions, GenerateOptions, GenerationStats, StateSnapshot } from './lm';
+export { loadModel } from './load';
+export { LM } from './lm';
+export type { GenerationStats, StateSnapshot } from './lm';
+export type { LoadModelOptions, GenerateOptions, Prompt, FetchFn } from './options';
 export type { ModelInfo, ModelState, LanguageModel } from './models/model';
 export type { EmbeddingMode, LoadProgress, WeightMode } from './models/loader/weights';
 export type { SourceInput } from './models/loader/source';
 
 export { Gpu } from './runtime/gpu';
+export { DeviceLostError } from './runtime/errors';
 export { requestDevice } from './runtime/device';
 export type { DeviceReport, DeviceOptions } from './runtime/device';
 export type { MemoryReport, MemoryCategory } from './runtime/ledger';

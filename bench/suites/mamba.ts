@@ -36,7 +36,7 @@ function randomSource(cfg: MambaConfig, seed: number): RandomSource {
 async function verifyTiny(gpu: Gpu): Promise<void> {
   const cfg = parseMambaConfig({ ...MAMBA_130M, hidden_size: 64, num_hidden_layers: 2, vocab_size: 300 });
   const src = randomSource(cfg, 3);
-  const model = new MambaModel(gpu, cfg, await loadMambaWeights(gpu, src, cfg, 'q4'));
+  const model = new MambaModel(gpu, cfg, await loadMambaWeights(gpu, src, cfg, { weights: 'q4' }));
   const ids = Int32Array.from({ length: 37 }, (_, i) => (i * 41) % 300);
   await verifyPrefill('mamba', model, ids, () => refMambaForward(cfg, asLoaded(src.dense!, mambaTensorShapes(cfg), 'q4', mambaQuantized), ids).subarray(36 * 300));
 }
@@ -50,7 +50,7 @@ export async function mambaSuite(gpu: Gpu, opts: BenchOptions): Promise<void> {
   const chunk = 1024;
   const steps = opts.quick || opts.repeats === 1 ? 8 : 32;
   const t0 = performance.now();
-  const model = new MambaModel(gpu, cfg, await loadMambaWeights(gpu, randomSource(cfg, 1), cfg, 'q4'), { prefillChunk: chunk });
+  const model = new MambaModel(gpu, cfg, await loadMambaWeights(gpu, randomSource(cfg, 1), cfg, { weights: 'q4' }), { prefillChunk: chunk });
   console.log(`Model: mamba-130m shape${layers ? ` cut to ${cfg.nLayers} layers` : ''}, random weights, ${model.info.weights} layers and ${model.info.embeddings} embedding (${(model.info.weightBytes / 2 ** 20).toFixed(1)} MiB), loaded in ${((performance.now() - t0) / 1000).toFixed(1)} s\n`);
   const token = gpu.empty([1], 'u32', 'bench.token');
   const rows: Row[] = [];

@@ -34,7 +34,7 @@ function randomSource(cfg: TransformerConfig, seed: number): RandomSource {
 async function verifyTiny(gpu: Gpu): Promise<void> {
   const cfg = parseTransformerConfig({ ...SMOLLM2_135M, hidden_size: 64, intermediate_size: 96, num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 2, vocab_size: 300 });
   const src = randomSource(cfg, 5);
-  const model = new TransformerModel(gpu, cfg, await loadTransformerWeights(gpu, src, cfg, 'q4'), { maxContext: 64 });
+  const model = new TransformerModel(gpu, cfg, await loadTransformerWeights(gpu, src, cfg, { weights: 'q4' }), { maxContext: 64 });
   const ids = Int32Array.from({ length: 9 }, (_, i) => (i * 37) % 300);
   await verifyPrefill('transformer', model, ids, () => refForward(cfg, asLoaded(src.dense!, transformerTensorShapes(cfg), 'q4'), ids).subarray(8 * 300));
 }
@@ -49,7 +49,7 @@ export async function transformerSuite(gpu: Gpu, opts: BenchOptions): Promise<vo
   const steps = opts.quick || opts.repeats === 1 ? 8 : 32;
   const maxContext = Math.max(...contexts, ...prompts) + steps;
   const t0 = performance.now();
-  const model = new TransformerModel(gpu, cfg, await loadTransformerWeights(gpu, randomSource(cfg, 1), cfg, 'q4'), { maxContext, prefillChunk: 512 });
+  const model = new TransformerModel(gpu, cfg, await loadTransformerWeights(gpu, randomSource(cfg, 1), cfg, { weights: 'q4' }), { maxContext, prefillChunk: 512 });
   console.log(`Model: SmolLM2-135M shape${layers ? ` cut to ${cfg.nLayers} layers` : ''}, random weights, ${model.info.weights} layers and ${model.info.embeddings} embedding (${(model.info.weightBytes / 2 ** 20).toFixed(1)} MiB), loaded in ${((performance.now() - t0) / 1000).toFixed(1)} s\n`);
   const token = gpu.empty([1], 'u32', 'bench.token');
   const rows: Row[] = [];

@@ -58,6 +58,11 @@ export interface LanguageModel<S extends ModelState = ModelState> {
   dispose(): void;
 }
 
+/** The check every family's decode() makes on its token: an integer id in the vocabulary, never coerced. */
+export function checkDecodeToken(token: number, vocabSize: number): void {
+  if (!(Number.isInteger(token) && token >= 0 && token < vocabSize)) throw new Error(`decode: token id ${token} is not an integer in the vocabulary (0..${vocabSize - 1})`);
+}
+
 /** The checks every family's prefill() makes on its tokens before recording anything. */
 export function checkPrefillTokens(tokens: Int32Array, chunk: number, vocabSize: number): void {
   if (tokens.length === 0) throw new Error('prefill: no tokens');

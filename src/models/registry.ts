@@ -4,34 +4,47 @@
 import type { Gpu } from '../runtime/gpu';
 import type { Tensor } from '../runtime/tensor';
 import type { LanguageModel } from './model';
-import type { EmbeddingMode, LoadProgress, TensorSource, WeightMode } from './loader/weights';
+import type { TensorSource, UploadOptions } from './loader/weights';
+import { checkWorkspace, prefillChunkOf } from './blocks/workspace';
 import { parseTransformerConfig } from './transformer/config';
-import { loadTransformerWeights } from './transformer/weights';
-import { TransformerModel } from './transformer/model';
+import { checkTransformerCheckpoint, loadTransformerWeights, transformerTensorShapes } from './transformer/weights';
+import { TransformerModel, transformerWorkspace } from './transformer/model';
 import { TransformerState } from './transformer/state';
 import { isStateSpacesMamba, parseMambaConfig } from './mamba/config';
-import { loadMambaWeights } from './mamba/weights';
-import { MambaModel } from './mamba/model';
+import { checkMambaCheckpoint, loadMambaWeights, mambaTensorShapes } from './mamba/weights';
+import { MambaModel, mambaWorkspace } from './mamba/model';
 
-export interface LoadOptions {
-  weights: WeightMode;
-  /** Format of the embedding and LM head (default: q8 beside q4 weights, f32 beside f32). */
-  embeddings?: EmbeddingMode;
+export interface LoadOptions extends UploadOptions {
   /** Longest context to allocate for (KV cache families); defaults to the model's maximum. */
   maxContext?: number;
-  onProgress?: (p: LoadProgress) => void;
   /** Most tokens one prefill call takes (default 256): bounds the workspace. */
   prefillChunk?: number;
 }
 
+export interface ParsedConfig {
+  eosTokenIds: number[];
+  /** The largest weight that is not the vocabulary matrix (which is split to fit a binding), checked before any weight is read. */
+  largestMatrix: [number, number];
+  /** How many tensors the config implies: a checkpoint with fewer is refused from its headers alone. */
+  tensorCount: number;
+  nLayers: number;
+}
+
 export interface FamilyEntry {
-  /**
-   * Parses config.json; throws a clear Error naming the key for anything
-   * unsupported. largestMatrix: the largest weight that is not the vocabulary
-   * matrix (which is split to fit a binding), checked before any weight is read.
-   */
-  parse(raw: Record<string, unknown>): { eosTokenIds: number[]; largestMatrix: [number, number] };
+  /** Parses config.json; throws a clear Error naming the key for anything unsupported. */
+  parse(raw: Record<string, unknown>): ParsedConfig;
+  /** Checks what fits the device (state, workspace) before any weight is read, then loads. */
   load(gpu: Gpu, raw: Record<string, unknown>, src: TensorSource, opts: LoadOptions): Promise<LanguageModel>;
+}
+
+/**
+ * The number of tensors a config implies, from a zero- and a one-layer copy
+ * of it: a config may claim 10^9 layers, and listing their names would take
+ * minutes and gigabytes before anything could be compared.
+ */
+function tensorCount<C extends { nLayers: number }>(cfg: C, shapes: (c: C) => Map<string, unknown>): number {
+  const base = shapes({ ...cfg, nLayers: 0 }).size;
+  return base + cfg.nLayers * (shapes({ ...cfg, nLayers: 1 }).size - base);
 }
 
 const transformer: FamilyEntry = {
@@ -39,7 +52,7 @@ const transformer: FamilyEntry = {
     const cfg = parseTransformerConfig(raw);
     const D = cfg.hiddenSize;
     const wide = Math.max(cfg.intermediateSize, cfg.nHeads * cfg.headDim); // MLP or attention projection
-    return { eosTokenIds: cfg.eosTokenIds, largestMatrix: [wide, D] };
+    return { eosTokenIds: cfg.eosTokenIds, largestMatrix: [wide, D], tensorCount: tensorCount(cfg, transformerTensorShapes), nLayers: cfg.nLayers };
   },
   async load(gpu, raw, src, opts) {
     const cfg = parseTransformerConfig(raw);
@@ -48,22 +61,30 @@ const transformer: FamilyEntry = {
     if (maxContext > cfg.maxPositionEmbeddings) {
       throw new Error(`loadModel: maxContext ${maxContext} exceeds the model's ${cfg.maxPositionEmbeddings} positions (max_position_embeddings${cfg.maxPositionEmbeddings < (raw.max_position_embeddings as number) ? ', capped by its sliding window' : ''})`);
     }
-    TransformerState.checkFits(gpu, cfg, maxContext); // before any weight is read
-    const weights = await loadTransformerWeights(gpu, src, cfg, opts.weights, opts.onProgress, opts.embeddings);
-    return buildOrFree(weights.all, () => new TransformerModel(gpu, cfg, weights, { maxContext, prefillChunk: opts.prefillChunk }));
+    // Before any weight is read: the tensors are the config's, the KV cache and the workspace each fit a buffer.
+    checkTransformerCheckpoint(src, cfg);
+    TransformerState.checkFits(gpu, cfg, maxContext);
+    const chunk = prefillChunkOf(opts.prefillChunk, maxContext);
+    checkWorkspace(gpu, 'transformer', chunk, transformerWorkspace(cfg, chunk));
+    const weights = await loadTransformerWeights(gpu, src, cfg, opts);
+    return buildOrFree(weights.all, () => new TransformerModel(gpu, cfg, weights, { maxContext, prefillChunk: chunk }));
   },
 };
 
 const mamba: FamilyEntry = {
   parse(raw) {
     const cfg = parseMambaConfig(raw);
-    return { eosTokenIds: cfg.eosTokenIds, largestMatrix: [cfg.intermediateSize, cfg.hiddenSize] }; // a half of in_proj, or out_proj
+    // largestMatrix: a half of in_proj, or out_proj.
+    return { eosTokenIds: cfg.eosTokenIds, largestMatrix: [cfg.intermediateSize, cfg.hiddenSize], tensorCount: tensorCount(cfg, mambaTensorShapes), nLayers: cfg.nLayers };
   },
   async load(gpu, raw, src, opts) {
     const cfg = parseMambaConfig(raw);
-    // maxContext does not apply: the state is the same size at any length.
-    const weights = await loadMambaWeights(gpu, src, cfg, opts.weights, opts.onProgress, opts.embeddings);
-    return buildOrFree(weights.all, () => new MambaModel(gpu, cfg, weights, { prefillChunk: opts.prefillChunk }));
+    // maxContext (checked by loadModel) does not apply: the state is the same size at any length.
+    const chunk = prefillChunkOf(opts.prefillChunk);
+    checkMambaCheckpoint(src, cfg);
+    checkWorkspace(gpu, 'mamba', chunk, mambaWorkspace(cfg, chunk));
+    const weights = await loadMambaWeights(gpu, src, cfg, opts);
+    return buildOrFree(weights.all, () => new MambaModel(gpu, cfg, weights, { prefillChunk: chunk }));
   },
 };
 
@@ -77,19 +98,20 @@ function buildOrFree(weights: readonly Tensor[], build: () => LanguageModel): La
   }
 }
 
-const FAMILIES: Record<string, FamilyEntry> = {
-  llama: transformer,
-  qwen2: transformer,
-  mistral: transformer,
-  mamba,
-};
+// A Map, not an object: model_type "__proto__" or "constructor" must not find anything.
+const FAMILIES = new Map<string, FamilyEntry>([
+  ['llama', transformer],
+  ['qwen2', transformer],
+  ['mistral', transformer],
+  ['mamba', mamba],
+]);
 
 export function familyFor(raw: Record<string, unknown>, file = 'config.json'): FamilyEntry {
   if (isStateSpacesMamba(raw)) return mamba;
   const type = raw.model_type;
-  const entry = typeof type === 'string' ? FAMILIES[type] : undefined;
+  const entry = typeof type === 'string' ? FAMILIES.get(type) : undefined;
   if (!entry) {
-    throw new Error(`${file}: model_type ${JSON.stringify(type ?? null)} is not supported (supported: ${Object.keys(FAMILIES).join(', ')})`);
+    throw new Error(`${file}: model_type ${JSON.stringify(type ?? null)} is not supported (supported: ${[...FAMILIES.keys()].join(', ')})`);
   }
   return entry;
 }

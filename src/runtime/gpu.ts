@@ -1,6 +1,10 @@
 // The GPU context: device, memory ledger, pipeline cache, and the few ways a
 // buffer comes into being (empty, upload, 4-bit upload). Everything that
 // allocates device memory goes through here, so the ledger sees it all.
+// It also watches the device: once it is lost (destroyed, driver reset), every
+// later call fails with a DeviceLostError that says so, instead of WebGPU's
+// empty AbortError, and out-of-memory at buffer creation is caught with an
+// error scope and reported with the sizes at the next check.
 
 import { requestDevice, type DeviceOptions, type DeviceReport } from './device';
 import { toF16Array } from './f16';
@@ -8,6 +12,7 @@ import { MemoryLedger, type MemoryCategory } from './ledger';
 import { checkQ4Shape, q4GroupsPerRow, type Q4Weights } from './q4';
 import { checkQ8Shape, type Q8Weights } from './q8';
 import { Recorder } from './recorder';
+import { DeviceLostError } from './errors';
 import { DeviceBuffer, DTYPE_BYTES, fmtShape, isQuantized, Tensor, type DenseDType } from './tensor';
 
 export type HostArray = Float32Array | Int32Array | Uint32Array;
@@ -19,12 +24,21 @@ export class Gpu {
   readonly ledger = new MemoryLedger();
   private readonly pipelineCache = new Map<string, GPUComputePipeline>();
   private readonly moduleCache = new Map<string, GPUShaderModule>();
-  /** Shader compile / pipeline validation results not yet checked (see takePipelineErrors). */
-  private pendingPipelineErrors: Promise<GPUError | null>[] = [];
-  /** Uniform parameters of the dispatches of one submit (recorder.ts); grows by doubling. */
+  /** Shader compile, pipeline validation and out-of-memory results not yet checked (see checkErrors). */
+  private pendingErrors: Promise<Error | null>[] = [];
+  /** Uniform parameters and step inputs of one submit (recorder.ts); grows by doubling. */
   private ring: DeviceBuffer | null = null;
+  /** Buffers made inside allOrNothing() calls, innermost last. */
+  private readonly scopes: DeviceBuffer[][] = [];
+  private lostInfo: { reason: string; message: string } | null = null;
 
-  private constructor(readonly device: GPUDevice, readonly report: DeviceReport) {}
+  private constructor(readonly device: GPUDevice, readonly report: DeviceReport) {
+    // Resolves once, when the device is destroyed or lost; from then on every call says so.
+    Promise.resolve(device.lost).then(
+      (info) => { this.lostInfo = { reason: String(info?.reason ?? 'unknown'), message: String(info?.message ?? '') }; },
+      () => {},
+    );
+  }
 
   /** Opens the device (see requestDevice) and wraps it. */
   static async create(options: DeviceOptions = {}): Promise<Gpu> {
@@ -47,14 +61,61 @@ export class Gpu {
     return this.report.limits.maxStorageBufferBindingSize;
   }
 
-  /** A new counted buffer. Sizes are rounded up to 4 bytes (WebGPU's copy granularity). */
+  /** Why the device was lost ('destroyed', 'unknown', and the driver's message), or null while it works. */
+  get lost(): { reason: string; message: string } | null {
+    return this.lostInfo;
+  }
+
+  /** Throws a DeviceLostError naming `op` once the device is lost. */
+  assertAlive(op: string): void {
+    if (this.lostInfo) throw new DeviceLostError(op, this.lostInfo.reason, this.lostInfo.message);
+  }
+
+  /**
+   * A new counted buffer. Sizes are rounded up to 4 bytes (WebGPU's copy
+   * granularity). Running out of device memory does not throw here (WebGPU
+   * reports it later): it is caught in an error scope and thrown by the next
+   * checkErrors(), that is at the next submit or at the end of a load.
+   */
   createBuffer(label: string, size: number, category: MemoryCategory, usage = STORAGE()): DeviceBuffer {
+    this.assertAlive(`createBuffer '${label}'`);
     const bytes = align(Math.max(size, 4), 4);
     if (bytes > this.device.limits.maxBufferSize) {
       throw new Error(`createBuffer '${label}': ${bytes} bytes exceed this device's maxBufferSize (${this.device.limits.maxBufferSize})`);
     }
-    const gpuBuffer = this.device.createBuffer({ label, size: bytes, usage });
-    return new DeviceBuffer(gpuBuffer, label, bytes, category, this.ledger);
+    this.device.pushErrorScope('out-of-memory');
+    let gpuBuffer: GPUBuffer;
+    try {
+      gpuBuffer = this.device.createBuffer({ label, size: bytes, usage });
+    } finally {
+      const held = this.ledger.report().total;
+      this.track(this.device.popErrorScope().then((e) => e && new Error(
+        `createBuffer '${label}': the device ran out of memory for ${bytes} bytes, with ${held} bytes already allocated (${e.message || 'out of memory'})`,
+      )));
+    }
+    const buffer = new DeviceBuffer(gpuBuffer, label, bytes, category, this.ledger);
+    for (const made of this.scopes) made.push(buffer);
+    return buffer;
+  }
+
+  /**
+   * Runs `make` (synchronous: a constructor that allocates several buffers)
+   * and, if it throws, destroys every buffer it had created, so a failure
+   * part-way leaves nothing behind in the ledger or on the device.
+   */
+  allOrNothing<T>(make: () => T): T {
+    const made: DeviceBuffer[] = [];
+    this.scopes.push(made);
+    try {
+      const out = make();
+      if (out instanceof Promise) throw new Error('allOrNothing: make() must be synchronous');
+      return out;
+    } catch (e) {
+      for (const b of made) b.destroy();
+      throw e;
+    } finally {
+      this.scopes.pop();
+    }
   }
 
   /** An uninitialised (zeroed) tensor that owns its buffer. */
@@ -72,9 +133,11 @@ export class Gpu {
     if (numel !== data.length) throw new Error(`upload '${opts.label}': ${data.length} values do not fill shape ${fmtShape(shape)} (${numel})`);
     const hostOk = dtype === 'f32' || dtype === 'f16' ? data instanceof Float32Array : dtype === 'i32' ? data instanceof Int32Array || data instanceof Uint32Array : data instanceof Uint32Array || data instanceof Int32Array;
     if (!hostOk) throw new Error(`upload '${opts.label}': a ${data.constructor.name} cannot be uploaded as ${dtype}`);
-    const t = this.empty(shape, dtype, opts.label, opts.category);
-    this.write(t, data);
-    return t;
+    return this.allOrNothing(() => {
+      const t = this.empty(shape, dtype, opts.label, opts.category);
+      this.write(t, data);
+      return t;
+    });
   }
 
   /** Uploads 4-bit weights (q4.ts) as one q4 tensor: codes, then scales at a 256-byte aligned offset. */
@@ -105,16 +168,8 @@ export class Gpu {
 
   /** Overwrites a tensor's contents from host data (same element count). */
   write(t: Tensor, data: HostArray): void {
-    t.assertAlive('write');
-    if (isQuantized(t.dtype)) throw new Error(`write: ${t.dtype} tensor '${t.label}' is written only by uploadQ4/uploadQ8`);
-    if (data.length !== t.numel) throw new Error(`write '${t.label}': ${data.length} values for shape ${fmtShape(t.shape)}`);
-    const bytes = t.dtype === 'f16' ? toF16Array(data) : data;
-    // writeBuffer needs a multiple of 4 bytes: pad an odd-length f16 write,
-    // which is only safe where the padding is the buffer's own rounding.
-    if (bytes.byteLength % 4 !== 0 && t.offset + t.byteLength !== t.buffer.size - 2) {
-      throw new Error(`write '${t.label}': an odd-length f16 view inside a larger buffer cannot be written (WebGPU writes whole 4-byte words)`);
-    }
-    const src = bytes.byteLength % 4 === 0 ? bytes : padTo4(bytes as Uint16Array);
+    const src = hostBytes('write', t, data);
+    this.assertAlive(`write '${t.label}'`);
     this.device.queue.writeBuffer(t.buffer.gpuBuffer, t.offset, src.buffer, src.byteOffset, src.byteLength);
   }
 
@@ -130,6 +185,7 @@ export class Gpu {
   pipeline(key: string, moduleKey: string, code: string, constants: Record<string, number>): GPUComputePipeline {
     const hit = this.pipelineCache.get(key);
     if (hit) return hit;
+    this.assertAlive(`pipeline '${key}'`);
     this.device.pushErrorScope('validation');
     let module = this.moduleCache.get(moduleKey);
     if (!module) {
@@ -137,19 +193,28 @@ export class Gpu {
       this.moduleCache.set(moduleKey, module);
     }
     const pipeline = this.device.createComputePipeline({ label: key, layout: 'auto', compute: { module, entryPoint: 'main', constants } });
-    this.pendingPipelineErrors.push(this.device.popErrorScope().then((e) => (e ? Object.assign(e, { key }) : null)));
+    this.track(this.device.popErrorScope().then((e) => e && new Error(`pipeline '${key}' failed to build: ${e.message}`)));
     this.pipelineCache.set(key, pipeline);
     return pipeline;
   }
 
-  /** Throws the first shader/pipeline error seen since the last call, naming the pipeline. */
-  async takePipelineErrors(): Promise<void> {
-    if (this.pendingPipelineErrors.length === 0) return;
-    const pending = this.pendingPipelineErrors;
-    this.pendingPipelineErrors = [];
-    for (const e of await Promise.all(pending)) {
-      if (e) throw new Error(`pipeline '${(e as GPUError & { key: string }).key}' failed to build: ${e.message}`);
-    }
+  /**
+   * Throws the first error seen since the last call: a shader or pipeline
+   * that failed to build, a buffer the device had no memory for, or the
+   * device lost. Called at every submit and at the end of a load.
+   */
+  async checkErrors(op = 'checkErrors'): Promise<void> {
+    const pending = this.pendingErrors;
+    this.pendingErrors = [];
+    const errors = await Promise.all(pending);
+    this.assertAlive(op);
+    const first = errors.find((e) => e !== null);
+    if (first) throw first;
+  }
+
+  /** Keeps an error-scope result for checkErrors(); a scope that cannot be popped (device lost) counts as no error. */
+  private track(result: Promise<Error | null>): void {
+    this.pendingErrors.push(result.catch(() => null));
   }
 
   /** Pipelines compiled so far (a benchmark reports it; a decode step should add none). */
@@ -168,7 +233,8 @@ export class Gpu {
     let size = this.ring ? this.ring.size : 1 << 16;
     while (size < bytes) size *= 2;
     this.ring?.destroy();
-    this.ring = this.createBuffer('uniform-ring', size, 'scratch', GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST);
+    this.ring = null;
+    this.ring = this.createBuffer('uniform-ring', size, 'scratch', GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC);
     return this.ring.gpuBuffer;
   }
 
@@ -186,7 +252,26 @@ function checkShape(op: string, label: string, shape: readonly number[]): void {
   }
 }
 
-function padTo4(a: Uint16Array): Uint16Array {
+/**
+ * The bytes a write of `data` into `t` puts on the device (f16 tensors take
+ * f32 data), checked: WebGPU writes and copies whole 4-byte words, so an
+ * odd-length f16 write is padded, which is only safe where the padding is
+ * the buffer's own rounding.
+ */
+export function hostBytes(op: string, t: Tensor, data: HostArray): ArrayBufferView<ArrayBuffer> {
+  t.assertAlive(op);
+  if (isQuantized(t.dtype)) throw new Error(`${op}: ${t.dtype} tensor '${t.label}' is written only by uploadQ4/uploadQ8`);
+  if (data.length !== t.numel) throw new Error(`${op} '${t.label}': ${data.length} values for shape ${fmtShape(t.shape)}`);
+  if (t.offset % 4 !== 0) throw new Error(`${op} '${t.label}': a view starting at byte ${t.offset} cannot be written (WebGPU writes whole 4-byte words)`);
+  const bytes = t.dtype === 'f16' ? toF16Array(data) : data;
+  if (bytes.byteLength % 4 === 0) return bytes as ArrayBufferView<ArrayBuffer>;
+  if (t.offset + t.byteLength !== t.buffer.size - 2) {
+    throw new Error(`${op} '${t.label}': an odd-length f16 view inside a larger buffer cannot be written (WebGPU writes whole 4-byte words)`);
+  }
+  return padTo4(bytes as Uint16Array);
+}
+
+function padTo4(a: Uint16Array): Uint16Array<ArrayBuffer> {
   const out = new Uint16Array(a.length + 1);
   out.set(a);
   return out;

@@ -1,9 +1,12 @@
 // The recorder: a forward step's dispatches go into one command encoder and
 // one queue submit. Each dispatch's uniform parameters take a 256-byte slot
-// of one ring buffer, written once per submit. Encoding is deferred to
-// submit(), so nothing recorded can end up pointing at a ring that was grown.
+// of one ring buffer, and the step's inputs (token ids, rotary table) are
+// staged in the same ring and copied into place as recorded commands, so the
+// order of writes and dispatches is the order of recording and a recorder can
+// hold several steps. Encoding is deferred to submit(), so nothing recorded
+// can end up pointing at a ring that was grown.
 
-import type { Gpu, HostArray } from './gpu';
+import { hostBytes, type Gpu, type HostArray } from './gpu';
 import { fmtShape, isQuantized, type Tensor } from './tensor';
 import { f16BitsToF32 } from './f16';
 
@@ -12,11 +15,13 @@ export type Binding = Tensor | { tensor: Tensor; offset: number; size: number };
 
 interface DispatchCmd { kind: 'dispatch'; label: string; pipeline: GPUComputePipeline; bindings: GPUBufferBinding[]; paramsSlot: number; groups: [number, number, number] }
 interface CopyCmd { kind: 'copy'; src: GPUBuffer; srcOffset: number; dst: GPUBuffer; dstOffset: number; size: number }
+/** A host upload: bytes staged in the ring after the params, copied to dst when the command is reached. */
+interface WriteCmd { kind: 'write'; data: Uint8Array; dst: GPUBuffer; dstOffset: number }
 
 export const SLOT = 256; // minUniformBufferOffsetAlignment on every adapter we know
 
 export class Recorder {
-  private cmds: (DispatchCmd | CopyCmd)[] = [];
+  private cmds: (DispatchCmd | CopyCmd | WriteCmd)[] = [];
   private params: ArrayBuffer[] = [];
   private submitted = false;
 
@@ -63,25 +68,39 @@ export class Recorder {
     this.cmds.push({ kind: 'copy', src: src.buffer.gpuBuffer, srcOffset: src.offset, dst: dst.buffer.gpuBuffer, dstOffset: dst.offset, size: Math.ceil(src.byteLength / 4) * 4 });
   }
 
+  /** Records a host upload into `t` (same element count), done in order with the dispatches around it. */
+  write(t: Tensor, data: HostArray): void {
+    this.assertOpen('write');
+    const bytes = hostBytes('write', t, data);
+    this.cmds.push({ kind: 'write', data: new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength).slice(), dst: t.buffer.gpuBuffer, dstOffset: t.offset });
+  }
+
   /** Encodes everything recorded into one command buffer and submits it once. */
   async submit(): Promise<void> {
     this.encodeAndSubmit();
-    await this.gpu.takePipelineErrors();
+    await this.gpu.checkErrors(`submit '${this.label}'`);
   }
 
   /** Submits, then reads `t` back in the same command buffer: the one readback of a step. */
   async submitAndRead(t: Tensor): Promise<HostArray> {
     t.assertAlive('read');
     if (isQuantized(t.dtype)) throw new Error(`read: ${t.dtype} tensor '${t.label}' cannot be read back`);
-    const device = this.gpu.device;
     const bytes = Math.ceil(t.byteLength / 4) * 4;
-    const staging = device.createBuffer({ label: `${this.label}.readback`, size: bytes, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+    // A staging buffer of the recorder's own, counted in the ledger while it lives.
+    const staging = this.gpu.createBuffer(`${this.label}.readback`, bytes, 'scratch', GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST);
     try {
-      this.encodeAndSubmit((enc) => enc.copyBufferToBuffer(t.buffer.gpuBuffer, t.offset, staging, 0, bytes));
-      await this.gpu.takePipelineErrors();
-      await staging.mapAsync(GPUMapMode.READ);
-      const copy = staging.getMappedRange().slice(0);
-      staging.unmap();
+      this.encodeAndSubmit((enc) => enc.copyBufferToBuffer(t.buffer.gpuBuffer, t.offset, staging.gpuBuffer, 0, bytes));
+      await this.gpu.checkErrors(`submit '${this.label}'`);
+      try {
+        await staging.gpuBuffer.mapAsync(GPUMapMode.READ);
+      } catch (e) {
+        // A lost device rejects the map with an empty AbortError: say what happened instead.
+        await new Promise((r) => setTimeout(r, 0));
+        this.gpu.assertAlive(`read '${t.label}'`);
+        throw new Error(`read '${t.label}': mapping the readback buffer failed (${(e as Error).name}: ${(e as Error).message || 'no message'})`);
+      }
+      const copy = staging.gpuBuffer.getMappedRange().slice(0);
+      staging.gpuBuffer.unmap();
       switch (t.dtype) {
         case 'f32': return new Float32Array(copy, 0, t.numel);
         case 'i32': return new Int32Array(copy, 0, t.numel);
@@ -100,25 +119,37 @@ export class Recorder {
 
   private assertOpen(op: string): void {
     if (this.submitted) throw new Error(`${op}: recorder '${this.label}' was already submitted; start a new one`);
+    this.gpu.assertAlive(`${op} (recorder '${this.label}')`);
   }
 
   private encodeAndSubmit(tail?: (enc: GPUCommandEncoder) => void): void {
     this.assertOpen('submit');
     this.submitted = true;
     const device = this.gpu.device;
-    const ring = this.params.length ? this.gpu.uniformRing(this.params.length * SLOT) : null;
+    // The ring: params slots, then the staged writes, each at a 4-byte aligned offset.
+    const writes = this.cmds.filter((c): c is WriteCmd => c.kind === 'write');
+    const writeAt: number[] = [];
+    let ringBytes = this.params.length * SLOT;
+    for (const w of writes) {
+      writeAt.push(ringBytes);
+      ringBytes += Math.ceil(w.data.length / 4) * 4;
+    }
+    const ring = ringBytes ? this.gpu.uniformRing(ringBytes) : null;
     if (ring) {
-      const host = new Uint8Array(this.params.length * SLOT);
+      const host = new Uint8Array(ringBytes);
       this.params.forEach((p, i) => host.set(new Uint8Array(p), i * SLOT));
+      writes.forEach((w, i) => host.set(w.data, writeAt[i]));
       device.queue.writeBuffer(ring, 0, host);
     }
     const enc = device.createCommandEncoder({ label: this.label });
     let pass: GPUComputePassEncoder | null = null;
+    let nextWrite = 0;
     for (const cmd of this.cmds) {
-      if (cmd.kind === 'copy') {
+      if (cmd.kind === 'copy' || cmd.kind === 'write') {
         pass?.end();
         pass = null;
-        enc.copyBufferToBuffer(cmd.src, cmd.srcOffset, cmd.dst, cmd.dstOffset, cmd.size);
+        if (cmd.kind === 'copy') enc.copyBufferToBuffer(cmd.src, cmd.srcOffset, cmd.dst, cmd.dstOffset, cmd.size);
+        else enc.copyBufferToBuffer(ring!, writeAt[nextWrite++], cmd.dst, cmd.dstOffset, Math.ceil(cmd.data.length / 4) * 4);
         continue;
       }
       // Dispatches in one pass are ordered: each sees the writes of the ones before.

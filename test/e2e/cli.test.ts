@@ -1,47 +1,45 @@
 // The command line, run for real: the built bin/tessera.js in a child process
-// on a fixture checkpoint written to a folder.
+// on a fixture checkpoint written to a folder. The package is built into a
+// temporary folder (helpers/cli.ts), so the project's dist/ is left as it was.
 
-import { beforeAll, expect, it } from 'vitest';
-import { execFile } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { describeGpu } from '../helpers/gpu';
 import { tinyTransformer } from '../helpers/checkpoints';
+import { fingerprint, root, stageCli, type StagedCli } from '../helpers/cli';
 
-const run = promisify(execFile);
-const root = join(__dirname, '..', '..');
-
-function tessera(args: string[]) {
-  return run('node', [join(root, 'bin', 'tessera.js'), ...args], { cwd: root, timeout: 120_000 }).then(
-    (r) => ({ code: 0, ...r }),
-    (e: { code: number; stdout: string; stderr: string }) => ({ code: e.code, stdout: e.stdout, stderr: e.stderr }),
-  );
-}
+const noStack = /^\s+at /m;
 
 describeGpu('tessera CLI', () => {
+  const distBefore = fingerprint(join(root, 'dist'));
+  let cli: StagedCli;
   let dir = '';
   beforeAll(async () => {
-    await run('npx', ['vite', 'build', '--logLevel', 'error'], { cwd: root, timeout: 120_000 }); // dist/cli.js, as `npm run build` makes it
+    cli = await stageCli();
     dir = mkdtempSync(join(tmpdir(), 'tessera-cli-'));
     for (const [name, bytes] of Object.entries(tinyTransformer({ seed: 2 }).files)) writeFileSync(join(dir, name), bytes);
   });
+  afterAll(() => {
+    cli?.dispose();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
 
-  it('generate streams text to stdout and stats to stderr; the same seed gives the same text', async () => {
-    const args = ['generate', dir, '--prompt', 'the cat', '--max-new-tokens', '6', '--temperature', '0.9', '--seed', '4'];
-    const a = await tessera(args);
+  it('generate streams text to stdout and stats to stderr; the same seed gives the same text, with --flag=value too', async () => {
+    const a = await cli.run(['generate', dir, '--prompt', 'the cat', '--max-new-tokens', '6', '--temperature', '0.9', '--seed', '4']);
     expect(a.code, a.stderr).toBe(0);
     expect(a.stderr).toMatch(/llama: 2 layers, .* MiB of q4 weights \(q8 embeddings\)/);
     expect(a.stderr).toMatch(/prompt \d+ tokens, generated \d+ \((length|eos)\); time to first token \d+ ms, prefill [\d.]+ tok\/s, decode [\d.]+ tok\/s/);
-    const b = await tessera(args);
+    const b = await cli.run(['generate', '--prompt=the cat', '--max-new-tokens=6', dir, '--temperature=0.9', '--seed=4', '--prefill-chunk=2']);
+    expect(b.code, b.stderr).toBe(0);
     expect(b.stdout).toBe(a.stdout);
   });
 
   it('score prints the perplexity of a text file', async () => {
     const text = join(dir, 'text.txt');
     writeFileSync(text, 'the quick brown fox jumps over the lazy dog');
-    const r = await tessera(['score', dir, '--text', text, '--weights', 'f32']);
+    const r = await cli.run(['score', dir, '--text', text, '--weights', 'f32']);
     expect(r.code, r.stderr).toBe(0);
     const ppl = Number(/perplexity ([\d.]+) over (\d+) predicted tokens/.exec(r.stdout)?.[1]);
     // Random weights: the perplexity is finite and above 1.
@@ -49,15 +47,123 @@ describeGpu('tessera CLI', () => {
     expect(Number.isFinite(ppl)).toBe(true);
   });
 
-  it('bad usage and a missing model folder exit 1 with a clear message', async () => {
-    const r = await tessera(['generate', dir]);
-    expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/generate needs --prompt/);
-    const m = await tessera(['generate', join(dir, 'nope'), '--prompt', 'x']);
-    expect(m.code).toBe(1);
-    expect(m.stderr).toMatch(/tessera: .*config\.json/);
-    const e = await tessera(['generate', dir, '--prompt', 'x', '--embeddings', 'q2']);
-    expect(e.code).toBe(1);
-    expect(e.stderr).toMatch(/--embeddings must be q8, q4 or f32, got 'q2'/);
+  it('a usage error exits 2 with the message and the usage; a model that fails to load exits 1 with only the message', async () => {
+    const [usage, load, none] = await Promise.all([
+      cli.run(['generate', dir]),
+      cli.run(['generate', join(dir, 'nope'), '--prompt', 'x']),
+      cli.run([]),
+    ]);
+    expect(usage.code).toBe(2);
+    expect(usage.stderr).toMatch(/^tessera: generate needs --prompt TEXT\n\nusage:\n/);
+    expect(usage.stderr).toMatch(/exit codes:\n {2}0 .*\n {2}1 .*\n {2}2 .*\n {2}130 /);
+    expect(load.code).toBe(1);
+    expect(load.stderr).toMatch(/^tessera: .*config\.json.*\n$/);
+    expect(load.stderr).not.toMatch(/usage:|^\s+at /m);
+    expect(none.code).toBe(2);
+    expect(none.stderr).toMatch(/^usage:\n/);
+    expect(none.stdout).toBe('');
+  });
+
+  it('an unknown flag is an error naming it, with the flag it is near', async () => {
+    const cases: [string[], RegExp][] = [
+      [['--max_new_tokens', '5'], /^tessera: unknown flag '--max_new_tokens' \(did you mean --max-new-tokens\?\)\n\nusage:/],
+      [['--temprature', '0.5'], /unknown flag '--temprature' \(did you mean --temperature\?\)/],
+      [['--Seed=3'], /unknown flag '--Seed' \(did you mean --seed\?\)/],
+      [['--bogus'], /unknown flag '--bogus'\n/],
+      [['--text', 'f.txt'], /--text is a flag of score, not of generate/],
+    ];
+    const runs = await Promise.all(cases.map(([flags]) => cli.run(['generate', dir, '--prompt', 'x', ...flags])));
+    runs.forEach((r, i) => {
+      expect(r.code, r.stderr).toBe(2);
+      expect(r.stderr).toMatch(cases[i][1]);
+      expect(r.stderr).not.toMatch(/loading/);
+    });
+    const cmd = await cli.run(['generat', dir, '--prompt', 'x']);
+    expect(cmd.code).toBe(2);
+    expect(cmd.stderr).toMatch(/unknown command 'generat' \(did you mean generate\?\)/);
+  });
+
+  it('a repeated flag is an error, in either form', async () => {
+    const r = await cli.run(['generate', dir, '--prompt', 'x', '--seed', '1', '--seed=2']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/^tessera: --seed is given twice\n/);
+  });
+
+  it('--help, -h and `tessera help` print the usage to stdout and exit 0, wherever the flag stands', async () => {
+    const runs = await Promise.all([['--help'], ['-h'], ['help'], ['generate', dir, '--bogus', '--help'], ['score', '-h']].map((a) => cli.run(a)));
+    for (const r of runs) {
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stderr).toBe('');
+      expect(r.stdout).toMatch(/^usage:\n {2}tessera generate <model> --prompt TEXT/);
+      expect(r.stdout).toMatch(/--prefill-chunk N/);
+    }
+  });
+
+  it('--version prints the package version', async () => {
+    const r = await cli.run(['--version']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe(`${JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).version}\n`);
+  });
+
+  it('a bad value is refused before the model loads, naming the flag (the model folder does not even exist)', async () => {
+    const missing = join(dir, 'no-such-model');
+    const cases: [string[], RegExp][] = [
+      [['--top-p', '1.5'], /--top-p must be a number in \(0, 1\], got 1\.5/],
+      [['--temperature', '-1'], /--temperature must be a finite number >= 0, got -1/],
+      [['--max-new-tokens', '1e3'], /--max-new-tokens must be a decimal number, got '1e3'/],
+      [['--max-new-tokens', '12abc'], /--max-new-tokens must be a decimal number, got '12abc'/],
+      [['--top-k', '0x10'], /--top-k must be a decimal number, got '0x10'/],
+      [['--max-new-tokens', '2.5'], /--max-new-tokens must be a positive integer, got 2\.5/],
+      [['--seed', '4294967296'], /--seed must be an integer in \[0, 2\^32\), got 4294967296/],
+      [['--max-context', '0'], /--max-context must be a positive integer, got 0/],
+      [['--prefill-chunk='], /--prefill-chunk must be a decimal number, got ''/],
+      [['--embeddings', 'q2'], /--embeddings must be 'q8', 'q4' or 'f32', got "q2"/],
+      [['--chat=yes'], /--chat takes no value/],
+      [['--seed'], /--seed needs a value/],
+    ];
+    const runs = await Promise.all(cases.map(([flags]) => cli.run(['generate', missing, '--prompt', 'x', ...flags])));
+    runs.forEach((r, i) => {
+      expect(r.code, r.stderr).toBe(2);
+      expect(r.stderr).toMatch(new RegExp(`^tessera: ${cases[i][1].source}\\n\\nusage:`));
+      expect(r.stderr).not.toMatch(/loading/);
+    });
+    const text = await cli.run(['score', missing, '--text', join(dir, 'no-such-text.txt')]);
+    expect(text.code).toBe(2);
+    expect(text.stderr).toMatch(/^tessera: --text .*no-such-text\.txt: ENOENT/);
+    expect(text.stderr).not.toMatch(/loading/);
+  });
+
+  it('stdout closed early (| head) stops generation and exits 0, with nothing on stderr after the model line', async () => {
+    // Left alone, these arguments generate all 500 tokens (no eos): about 50 s on a loaded SwiftShader machine.
+    const child = cli.spawn(['generate', dir, '--prompt', 'the cat', '--max-new-tokens', '500', '--temperature', '0.8', '--seed', '1']);
+    let stderr = '';
+    child.stderr!.on('data', (d: Buffer) => (stderr += d));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+    await new Promise((resolve) => child.stdout!.once('data', resolve));
+    child.stdout!.destroy(); // what `head -c 5` does once it has its bytes
+    const closed = performance.now();
+    const code = await exited;
+    expect(code, stderr).toBe(0);
+    // Generation stopped at the next token rather than running on to the end.
+    expect(performance.now() - closed).toBeLessThan(10_000);
+    // The load's progress and the model line came before generation; nothing may follow them (no statistics, message or stack).
+    expect(stderr).toMatch(/^(\rloading \d+%)*\rllama: [^\n]*\n$/);
+  });
+
+  it('Ctrl-C during generation stops it and exits 130', async () => {
+    const child = cli.spawn(['generate', dir, '--prompt', 'the cat', '--max-new-tokens', '500', '--temperature', '0.8', '--seed', '1']);
+    let stderr = '';
+    child.stderr!.on('data', (d: Buffer) => (stderr += d));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+    await new Promise((resolve) => child.stdout!.once('data', resolve));
+    child.kill('SIGINT');
+    const code = await exited;
+    expect(code, stderr).toBe(130);
+    expect(stderr).not.toMatch(noStack);
+    expect(stderr).not.toMatch(/prompt \d+ tokens/);
+  });
+
+  it('leaves dist/ as it was', () => {
+    expect(fingerprint(join(root, 'dist'))).toBe(distBefore);
   });
 });

@@ -83,4 +83,22 @@ describeGpu('the model contract, for every family', () => {
       lm.dispose();
     }
   });
+
+  it.each(FAMILIES)('%s: one recorder holding several prefill steps gives what they give submitted one by one', async (_name, files) => {
+    const lm = await loadModel(files(), { weights: 'q4', device: gpu(), maxContext: 64, prefillChunk: CHUNK });
+    try {
+      const ids = randint(78, 3 * CHUNK - 2, lm.info.vocabSize);
+      const apart = lm.model.createState();
+      const expected = await prefillAll(lm.model, apart, ids);
+      const together = lm.model.createState();
+      const rec = new Recorder(lm.model.gpu);
+      let logits = null;
+      for (let i = 0; i < ids.length; i += CHUNK) logits = lm.model.prefill(rec, together, ids.subarray(i, i + CHUNK));
+      expect(Array.from(await rec.submitAndRead(logits!))).toEqual(Array.from(expected));
+      apart.dispose();
+      together.dispose();
+    } finally {
+      lm.dispose();
+    }
+  });
 });

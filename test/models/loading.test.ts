@@ -209,14 +209,14 @@ describeGpu('loading a transformer checkpoint', () => {
     try {
       const run = async (o: object) => { for await (const _ of lm.generate('a', o)) void _; };
       await expect(run({ maxNewTokens: 0 })).rejects.toThrow(/maxNewTokens must be a positive integer/);
-      await expect(run({ temperature: -1 })).rejects.toThrow(/temperature must be >= 0/);
-      await expect(run({ topP: 0 })).rejects.toThrow(/topP must be in \(0, 1\]/);
-      await expect(lm.logits([ck.config.vocabSize])).rejects.toThrow(/token id 275 at position 0 is outside the vocabulary/);
+      await expect(run({ temperature: -1 })).rejects.toThrow(/temperature must be a finite number >= 0, got -1/);
+      await expect(run({ topP: 0 })).rejects.toThrow(/topP must be a number in \(0, 1\], got 0/);
+      await expect(lm.logits([ck.config.vocabSize])).rejects.toThrow(/logits: token id 275 at position 0 is outside the vocabulary \(0..274\)/);
       await expect(lm.logits([])).rejects.toThrow(/no token ids/);
     } finally {
       lm.dispose();
     }
-    await expect(loadModel(ck.files, { device: gpu(), embeddings: 'q2' as never })).rejects.toThrow(/loadModel: embeddings must be 'q8', 'q4' or 'f32', got 'q2'/);
+    await expect(loadModel(ck.files, { device: gpu(), embeddings: 'q2' as never })).rejects.toThrow(/loadModel: embeddings must be 'q8', 'q4' or 'f32', got "q2"/);
     await stillWorks();
   });
 

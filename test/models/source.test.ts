@@ -155,7 +155,7 @@ describe('a base URL', () => {
 
   it('keeps the contract with HEAD sizes and Range reads', async () => {
     const server = fakeServer(files);
-    const src = fromUrl(base, server.fetchFn);
+    const src = fromUrl(base, { fetchFn: server.fetchFn });
     expect(src.describe).toBe('URL https://example.test/repo/');
     expect(await src.list()).toBeNull();
     await checkContract(src);
@@ -165,14 +165,18 @@ describe('a base URL', () => {
     expect(server.log).toEqual([`GET ${base}/${FILE} bytes=8-19`]);
     expect(await src.text('a b.json')).toBe('"spaced"');
     expect(server.log.at(-1)).toBe(`GET ${base}/a%20b.json`);
-    await expect(src.read(FILE, 100, 101)).rejects.toThrow(/\(bytes=100-100\): the range lies outside file "model\.safetensors" \(HTTP 416\)/);
+    await expect(src.read(FILE, 100, 101)).rejects.toThrow(/reading file "model\.safetensors" in URL .*: range \[100, 101\) runs past its end \(100 bytes\)/);
+    // Where the size is not known yet, the server's 416 says it.
+    await expect(fromUrl(base, { fetchFn: server.fetchFn }).read(FILE, 100, 101)).rejects.toThrow(
+      'GET https://example.test/repo/model.safetensors (bytes=100-100) failed: HTTP 416 (Content-Range: bytes */100); the range lies outside file "model.safetensors"',
+    );
     await expect(src.size('../secret')).rejects.toThrow(/invalid file name "\.\.\/secret" for URL/);
     expect(() => fromUrl('ftp://example.test/repo/')).toThrow(/fromUrl: unsupported protocol in ftp:\/\/example\.test\/repo\//);
   });
 
   it('finds sizes with a one-byte Range GET when HEAD is refused', async () => {
     const server = fakeServer(files, { noHead: true });
-    const src = fromUrl(`${base}/`, server.fetchFn);
+    const src = fromUrl(`${base}/`, { fetchFn: server.fetchFn });
     expect(await src.size(FILE)).toBe(100);
     expect(server.log).toEqual([`HEAD ${base}/${FILE}`, `GET ${base}/${FILE} bytes=0-0`]);
     await checkContract(src);
@@ -181,12 +185,12 @@ describe('a base URL', () => {
   it('works with a server that ignores Range, streaming only up to the wanted bytes', async () => {
     const big = Uint8Array.from({ length: 4096 }, (_, i) => i & 0xff);
     const server = fakeServer({ ...files, 'big.bin': big }, { ignoreRange: true });
-    const src = fromUrl(base, server.fetchFn);
+    const src = fromUrl(base, { fetchFn: server.fetchFn });
     await checkContract(src);
     server.stats.chunksSent = 0;
     expect(await src.read('big.bin', 20, 40)).toEqual(big.slice(20, 40));
     expect(server.stats.chunksSent).toBeLessThan(8); // 256 chunks in all: the download was cancelled
-    const noHead = fromUrl(base, fakeServer({ 'big.bin': big }, { ignoreRange: true, noHead: true }).fetchFn);
+    const noHead = fromUrl(base, { fetchFn: fakeServer({ 'big.bin': big }, { ignoreRange: true, noHead: true }).fetchFn });
     expect(await noHead.size('big.bin')).toBe(4096); // from the 200's Content-Length
   });
 
@@ -194,24 +198,26 @@ describe('a base URL', () => {
     const tensors = { a: { dtype: 'F32' as const, shape: [4, 8], data: randn(1, 32) }, b: { dtype: 'BF16' as const, shape: [8], data: randn(2, 8) }, c: { dtype: 'F16' as const, shape: [3], data: randn(3, 3) } };
     for (const opts of [{}, { ignoreRange: true }, { noHead: true }]) {
       const server = fakeServer(shard(tensors, 2).files, opts);
-      const ckpt = await openCheckpoint(fromUrl(base, server.fetchFn));
+      const ckpt = await openCheckpoint(fromUrl(base, { fetchFn: server.fetchFn }));
       expect(ckpt.files).toEqual(['model-00001-of-00002.safetensors', 'model-00002-of-00002.safetensors']);
       expect(await ckpt.readF32('a')).toEqual(tensors.a.data);
       expect((await ckpt.readF32('c')).length).toBe(3);
     }
-    const single = await openCheckpoint(fromUrl(base, fakeServer({ [FILE]: writeSafetensors(tensors) }).fetchFn));
+    const single = await openCheckpoint(fromUrl(base, { fetchFn: fakeServer({ [FILE]: writeSafetensors(tensors) }).fetchFn }));
     expect(await single.readF32('a')).toEqual(tensors.a.data);
   });
 
   it('reports HTTP and network failures with the URL and the status', async () => {
-    const failing = fromUrl(base, fakeServer(files, { status: 500 }).fetchFn);
+    const failing = fromUrl(base, { fetchFn: fakeServer(files, { status: 500 }).fetchFn });
     await expect(failing.size(FILE)).rejects.toThrow(/GET https:\/\/example\.test\/repo\/model\.safetensors \(bytes=0-0\) failed: HTTP 500 Server Error/);
     await expect(failing.read(FILE, 0, 8)).rejects.toThrow(/GET https:\/\/example\.test\/repo\/model\.safetensors \(bytes=0-7\) failed: HTTP 500 Server Error/);
     await expect(failing.text('config.json')).rejects.toThrow(/GET https:\/\/example\.test\/repo\/config\.json failed: HTTP 500/);
-    const gated = fromUrl(base, fakeServer(files, { status: 401 }).fetchFn);
-    await expect(gated.has(FILE)).rejects.toThrow(/HTTP 401 Unauthorized \(a gated or private repository needs an access token/);
-    const offline = fromUrl(base, async () => {
-      throw new TypeError('fetch failed');
+    const gated = fromUrl(base, { fetchFn: fakeServer(files, { status: 401 }).fetchFn });
+    await expect(gated.has(FILE)).rejects.toThrow(/HTTP 401 Unauthorized; a gated or private repository needs an access token: pass loadModel\(url, \{ fetchFn \}\) a fetch that adds an Authorization header/);
+    const offline = fromUrl(base, {
+      fetchFn: async () => {
+        throw new TypeError('fetch failed');
+      },
     });
     const err = await offline.read(FILE, 0, 8).catch((e: Error) => e);
     expect(err).toBeInstanceOf(Error);
@@ -220,22 +226,45 @@ describe('a base URL', () => {
   });
 
   it('refuses a short or mismatched 206 body', async () => {
-    const short = fromUrl(base, async () => new Response(new Uint8Array(3), { status: 206, headers: { 'content-range': 'bytes 0-7/100' } }));
-    await expect(short.read(FILE, 0, 8)).rejects.toThrow(/\(bytes=0-7\): the response ended after 3 bytes, before byte 8/);
-    const shifted = fromUrl(base, async () => new Response(new Uint8Array(8), { status: 206, headers: { 'content-range': 'bytes 8-15/100' } }));
-    await expect(shifted.read(FILE, 0, 8)).rejects.toThrow(/the server sent bytes 8-15\/100, not the range asked for/);
+    const short = fromUrl(base, { fetchFn: async () => new Response(new Uint8Array(3), { status: 206, headers: { 'content-range': 'bytes 0-7/100' } }) });
+    await expect(short.read(FILE, 0, 8)).rejects.toThrow(/\(bytes=0-7\) failed: HTTP 206 \(Content-Range: bytes 0-7\/100\); the body ended after 3 of the 8 bytes asked/);
+    const shifted = fromUrl(base, { fetchFn: async () => new Response(new Uint8Array(8), { status: 206, headers: { 'content-range': 'bytes 8-15/100' } }) });
+    await expect(shifted.read(FILE, 0, 8)).rejects.toThrow(/the server sent bytes 8-15, not the bytes 0-7 asked/);
     const broken = new ReadableStream<Uint8Array>({
       start(c) {
         c.enqueue(new Uint8Array(4));
         c.error(new TypeError('terminated'));
       },
     });
-    const dropped = fromUrl(base, async () => new Response(broken, { status: 206, headers: { 'content-range': 'bytes 0-7/100' } }));
+    const dropped = fromUrl(base, { fetchFn: async () => new Response(broken, { status: 206, headers: { 'content-range': 'bytes 0-7/100' } }) });
     const err = await dropped.read(FILE, 0, 8).catch((e: Error) => e);
     expect((err as Error).constructor).toBe(Error);
-    expect((err as Error).message).toMatch(/\(bytes=0-7\): the download failed after \d+ bytes: terminated/);
-    const hidden = fromUrl(base, async (_u, init) => (init?.method === 'HEAD' ? new Response(null, { status: 405 }) : new Response(new Uint8Array(1), { status: 206 })));
+    expect((err as Error).message).toMatch(/\(bytes=0-7\) failed: HTTP 206 \(Content-Range: bytes 0-7\/100\); the connection dropped after \d+ of 8 bytes \(terminated\)/);
+    const hidden = fromUrl(base, { fetchFn: async (_u, init) => (init?.method === 'HEAD' ? new Response(null, { status: 405 }) : new Response(new Uint8Array(1), { status: 206 })) });
     await expect(hidden.size(FILE)).rejects.toThrow(/without a readable Content-Range header/);
+  });
+
+  it('names what the server did for odd statuses and headers', async () => {
+    const answer = (status: number, headers: Record<string, string> = {}) =>
+      fromUrl(base, { fetchFn: async () => new Response(status === 204 || status === 302 ? null : new Uint8Array(8), { status, headers }) });
+    const read = (src: ReturnType<typeof fromUrl>) => src.read(FILE, 0, 8).catch((e: Error) => e.message);
+    const what = 'GET https://example.test/repo/model.safetensors (bytes=0-7) failed';
+    expect(await read(answer(206, { 'content-range': 'bytes 0-7' }))).toBe(
+      `${what}: HTTP 206 (Content-Range: bytes 0-7); without a readable Content-Range header, the bytes sent cannot be placed in the file (a cross-origin server must expose Content-Range)`,
+    );
+    expect(await read(answer(206, { 'content-range': 'bytes 0-9/5' }))).toMatch(/HTTP 206 \(Content-Range: bytes 0-9\/5\); without a readable Content-Range header/);
+    expect(await read(answer(204))).toBe(`${what}: HTTP 204; expected 206 Partial Content`);
+    expect(await read(answer(302, { location: 'https://cdn.test/x' }))).toBe(`${what}: HTTP 302; a redirect that was not followed (to https://cdn.test/x), or an opaque response`);
+    expect(await read(answer(403))).toMatch(/HTTP 403; a gated or private repository needs an access token: pass loadModel\(url, \{ fetchFn \}\)/);
+    expect(await read(answer(206, { 'content-range': 'bytes 0-7/100', 'content-encoding': 'br' }))).toMatch(/\(Content-Range: bytes 0-7\/100, Content-Encoding: br\); the response to a Range request is compressed/);
+    // Sizes known from HEAD bound later reads, and a Content-Range total that disagrees is refused.
+    const headSays = fromUrl(base, {
+      fetchFn: async (_u, init) =>
+        init?.method === 'HEAD' ? new Response(null, { headers: { 'content-length': '50' } }) : new Response(new Uint8Array(8), { status: 206, headers: { 'content-range': 'bytes 0-7/100' } }),
+    });
+    expect(await headSays.size(FILE)).toBe(50);
+    await expect(headSays.read(FILE, 40, 60)).rejects.toThrow(/range \[40, 60\) runs past its end \(50 bytes\)/);
+    await expect(headSays.read(FILE, 0, 8)).rejects.toThrow(/Content-Range gives the file's size as 100 bytes, but the Content-Length of HEAD https:\/\/example\.test\/repo\/model\.safetensors said 50/);
   });
 });
 

@@ -82,6 +82,35 @@ describeGpu('tensors and the memory ledger', () => {
     a.dispose();
     b.dispose();
   });
+
+  it('a recorder does its writes in order with its dispatches, so one recorder can hold several steps', async () => {
+    const g = gpu();
+    const [x1, x2] = [randn(5, 64), randn(6, 64)];
+    const input = g.empty([64], 'f32', 'input');
+    const [b, c] = [g.empty([64], 'f32', 'b'), g.empty([64], 'f32', 'c')];
+    const rec = new Recorder(g);
+    rec.write(input, x1);
+    copy(rec, input, b); // sees x1, though x2 is written into the same buffer later in the recorder
+    rec.write(input, x2);
+    copy(rec, input, c);
+    await rec.submit();
+    expect(Array.from(await g.read(b))).toEqual(Array.from(x1));
+    expect(Array.from(await g.read(c))).toEqual(Array.from(x2));
+    expect(() => new Recorder(g).write(input, new Float32Array(3))).toThrow(/write 'input': 3 values for shape \(64\)/);
+    [input, b, c].forEach((t) => t.dispose());
+  });
+
+  it('readback staging buffers are counted in the ledger while they live', async () => {
+    const g = gpu();
+    const t = g.upload(randn(7, 4096), [4096], { label: 'big' });
+    g.ledger.resetPeak();
+    const before = g.ledger.report();
+    expect(Array.from(await g.read(t))).toEqual(Array.from(randn(7, 4096)));
+    const after = g.ledger.report();
+    expect(after.peak.scratch - before.bytes.scratch).toBe(4096 * 4);
+    expect(after.bytes).toEqual(before.bytes);
+    t.dispose();
+  });
 });
 
 describeGpu('a device with WebGPU default limits', () => {

@@ -71,10 +71,13 @@ export async function openSafetensors(source: CheckpointSource, fileName: string
   const n = Number(n64);
   if (n > size - 8) throw fail(`header length ${n} runs past the end of the file (${size} bytes)`);
 
+  // Read outside the try: a failed read (a network error, a cancelled load) must keep its own message.
+  const headerBytes = await source.read(fileName, 8, 8 + n);
+  if (headerBytes.length !== n) throw fail(`the source returned ${headerBytes.length} bytes for the ${n}-byte header`);
   let text: string;
   try {
     // ignoreBOM keeps a byte-order mark in the text, so JSON.parse rejects it as serde_json does.
-    text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(await source.read(fileName, 8, 8 + n));
+    text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(headerBytes);
   } catch {
     throw fail('the header is not valid UTF-8');
   }
@@ -316,12 +319,12 @@ export async function openCheckpoint(input: SourceInput): Promise<Checkpoint> {
 
 async function openShards(source: CheckpointSource): Promise<SafetensorsFile[]> {
   const where = `${SHARD_INDEX} in ${source.describe}`;
+  const indexText = await source.text(SHARD_INDEX);
   let index: unknown;
   try {
-    index = JSON.parse(await source.text(SHARD_INDEX));
+    index = JSON.parse(indexText);
   } catch (e) {
-    if (e instanceof SyntaxError) throw new Error(`${where} is not valid JSON (${e.message})`);
-    throw e;
+    throw new Error(`${where} is not valid JSON (${(e as Error).message})`);
   }
   const map = (index as { weight_map?: unknown } | null)?.weight_map;
   if (typeof map !== 'object' || map === null || Array.isArray(map)) throw new Error(`${where} has no "weight_map" object`);

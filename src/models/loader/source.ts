@@ -3,9 +3,23 @@
 // above this layer asks for byte ranges, so a tensor is read on its own and a
 // checkpoint never has to sit in memory whole.
 
-import { fromUrl } from './source_url';
+import { abortError, describeValue } from '../../runtime/errors';
+import { DEFAULT_TIMEOUT_MS, fromUrl } from './source_url';
 
-export { fromUrl };
+export { DEFAULT_TIMEOUT_MS, fromUrl };
+
+/** The global fetch's shape; pass one to add headers (an access token for a gated repository). */
+export type FetchFn = (input: string, init?: RequestInit) => Promise<Response>;
+
+/** How a source reads. Every source honours `signal`; the others are for URLs. */
+export interface SourceOptions {
+  /** Cancels the load: the read in progress and every later one reject with an AbortError. */
+  signal?: AbortSignal;
+  /** URL sources: the fetch to use (default: the global fetch). */
+  fetchFn?: FetchFn;
+  /** URL sources: a request that receives nothing for this long fails (default DEFAULT_TIMEOUT_MS, 30 s). */
+  timeoutMs?: number;
+}
 
 /** A folder of checkpoint files (config.json, *.safetensors, tokenizer.json, ...). */
 export interface CheckpointSource {
@@ -54,6 +68,24 @@ export function checkName(describe: string, name: string): void {
   }
 }
 
+export function isAbortSignal(v: unknown): v is AbortSignal {
+  return typeof v === 'object' && v !== null && typeof (v as AbortSignal).aborted === 'boolean' && typeof (v as AbortSignal).addEventListener === 'function';
+}
+
+/** Checks the options a source takes, naming the entry point `op` and the option. */
+export function checkSourceOptions(op: string, o: SourceOptions): void {
+  if (o.signal !== undefined && !isAbortSignal(o.signal)) throw new Error(`${op}: signal must be an AbortSignal, got ${describeValue(o.signal)}`);
+  if (o.fetchFn !== undefined && typeof o.fetchFn !== 'function') throw new Error(`${op}: fetchFn must be a function like fetch, got ${describeValue(o.fetchFn)}`);
+  if (o.timeoutMs !== undefined && !(typeof o.timeoutMs === 'number' && o.timeoutMs > 0 && o.timeoutMs <= 2 ** 31 - 1)) {
+    throw new Error(`${op}: timeoutMs must be a positive number of milliseconds (at most 2^31 - 1), got ${describeValue(o.timeoutMs)}`);
+  }
+}
+
+/** Throws the AbortError of a cancelled load once `signal` has fired. */
+export function checkAborted(signal: AbortSignal | undefined, during: string): void {
+  if (signal?.aborted) throw abortError(`${during}: the load was cancelled`, signal.reason);
+}
+
 export function decodeUtf8(describe: string, name: string, bytes: Uint8Array): string {
   try {
     return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
@@ -80,11 +112,12 @@ function nodeFs(): Promise<Fs> {
 const isMissing = (e: unknown) => (e as { code?: string }).code === 'ENOENT' || (e as { code?: string }).code === 'ENOTDIR';
 
 /** Files in a local folder, read with positioned reads (Node only). */
-export function fromPath(dir: string): CheckpointSource {
+export function fromPath(dir: string, opts: SourceOptions = {}): CheckpointSource {
   const describe = `folder "${dir}"`;
   const root = dir.replace(/[\\/]+$/, '');
   const path = (name: string) => {
     checkName(describe, name);
+    checkAborted(opts.signal, `reading file "${name}" in ${describe}`);
     return root ? `${root}/${name}` : name;
   };
   const fail = (name: string, e: unknown): Error => (isMissing(e) ? missingFile(describe, name) : new Error(`reading file "${name}" in ${describe} failed: ${(e as Error).message}`));
@@ -92,6 +125,7 @@ export function fromPath(dir: string): CheckpointSource {
   const src: CheckpointSource = {
     describe,
     async list() {
+      checkAborted(opts.signal, `listing ${describe}`);
       const fs = await nodeFs();
       try {
         const entries = await fs.readdir(root || '.', { withFileTypes: true });
@@ -101,20 +135,23 @@ export function fromPath(dir: string): CheckpointSource {
         throw new Error(`listing ${describe} failed: ${(e as Error).message}`);
       }
     },
+    // path() checks the name and the signal outside each try, so their Errors are not relabelled as read failures.
     async has(name) {
+      const file = path(name);
       const fs = await nodeFs();
       try {
-        return (await fs.stat(path(name))).isFile();
+        return (await fs.stat(file)).isFile();
       } catch (e) {
         if (isMissing(e)) return false;
         throw fail(name, e);
       }
     },
     async size(name) {
+      const file = path(name);
       const fs = await nodeFs();
       let st;
       try {
-        st = await fs.stat(path(name));
+        st = await fs.stat(file);
       } catch (e) {
         throw fail(name, e);
       }
@@ -123,34 +160,37 @@ export function fromPath(dir: string): CheckpointSource {
     },
     async read(name, start, end) {
       checkRange(describe, name, start, end);
+      const file = path(name);
       const fs = await nodeFs();
       const out = new Uint8Array(end - start);
       let handle;
       try {
-        handle = await fs.open(path(name), 'r');
+        handle = await fs.open(file, 'r');
       } catch (e) {
         throw fail(name, e);
       }
       try {
         // One read is capped near 2 GiB by the OS, so large tensors take several.
         for (let done = 0; done < out.length; ) {
+          checkAborted(opts.signal, `reading file "${name}" in ${describe}`);
           const want = Math.min(out.length - done, 1 << 30);
           const { bytesRead } = await handle.read(out, done, want, start + done);
           if (bytesRead === 0) throw new Error(`the file ends before byte ${start + done}, inside the requested range [${start}, ${end})`);
           done += bytesRead;
         }
       } catch (e) {
-        throw fail(name, e);
+        throw (e as Error).name === 'AbortError' ? e : fail(name, e);
       } finally {
         await handle.close();
       }
       return out;
     },
     async text(name) {
+      const file = path(name);
       const fs = await nodeFs();
       let bytes: Uint8Array;
       try {
-        bytes = await fs.readFile(path(name));
+        bytes = await fs.readFile(file);
       } catch (e) {
         throw fail(name, e);
       }
@@ -178,8 +218,9 @@ function entryOf(describe: string, name: string, data: unknown): Entry {
   return { size: bytes.length, read: async (s, e) => bytes.slice(s, e) };
 }
 
-function entrySource(describe: string, entries: Map<string, Entry>): CheckpointSource {
+function entrySource(describe: string, entries: Map<string, Entry>, signal: AbortSignal | undefined): CheckpointSource {
   const get = (name: string): Entry => {
+    checkAborted(signal, `reading file "${name}" in ${describe}`);
     const entry = entries.get(name);
     if (!entry) throw missingFile(describe, name);
     return entry;
@@ -190,6 +231,7 @@ function entrySource(describe: string, entries: Map<string, Entry>): CheckpointS
       return [...entries.keys()].sort();
     },
     async has(name) {
+      checkAborted(signal, `reading file "${name}" in ${describe}`);
       return entries.has(name);
     },
     async size(name) {
@@ -209,10 +251,10 @@ function entrySource(describe: string, entries: Map<string, Entry>): CheckpointS
 }
 
 /** Files held in memory, by name: `{ 'config.json': blob, 'model.safetensors': bytes }`. */
-export function fromMap(map: Record<string, FileData> | Map<string, FileData>): CheckpointSource {
+export function fromMap(map: Record<string, FileData> | Map<string, FileData>, opts: SourceOptions = {}): CheckpointSource {
   const describe = 'in-memory files';
   const pairs = map instanceof Map ? [...map] : Object.entries(map);
-  return entrySource(describe, new Map(pairs.map(([name, data]) => [name, entryOf(describe, name, data)])));
+  return entrySource(describe, new Map(pairs.map(([name, data]) => [name, entryOf(describe, name, data)])), opts.signal);
 }
 
 /**
@@ -220,7 +262,7 @@ export function fromMap(map: Record<string, FileData> | Map<string, FileData>): 
  * Files are matched by name; from a folder picker, by their path inside the
  * picked folder ("config.json", "original/params.json").
  */
-export function fromFiles(files: File[] | FileList): CheckpointSource {
+export function fromFiles(files: File[] | FileList, opts: SourceOptions = {}): CheckpointSource {
   const list = Array.from(files as ArrayLike<File>);
   const rel = list.map((f) => (typeof f.webkitRelativePath === 'string' ? f.webkitRelativePath : ''));
   const top = rel.every((r) => r.includes('/')) ? rel[0]?.split('/')[0] : undefined;
@@ -234,7 +276,7 @@ export function fromFiles(files: File[] | FileList): CheckpointSource {
     if (entries.has(name)) throw new Error(`${describe}: two files are named "${name}"`);
     entries.set(name, entryOf(describe, name, file));
   });
-  return entrySource(describe, entries);
+  return entrySource(describe, entries, opts.signal);
 }
 
 function isSource(x: unknown): x is CheckpointSource {
@@ -246,18 +288,20 @@ function isSource(x: unknown): x is CheckpointSource {
  * Any accepted input as a CheckpointSource: "http(s)://..." strings and URL
  * objects are base URLs, other strings are local paths, File lists are picked
  * files, plain objects and Maps are in-memory files, and a CheckpointSource is
- * returned as it is.
+ * returned as it is (`opts` cannot reach inside it: it honours what it was made with).
+ * `opts.signal` cancels reads of every kind; `fetchFn` and `timeoutMs` are for URLs.
  */
-export function openSource(x: SourceInput): CheckpointSource {
+export function openSource(x: SourceInput, opts: SourceOptions = {}): CheckpointSource {
+  checkSourceOptions('openSource', opts);
   if (typeof x === 'string') {
-    if (/^https?:\/\//i.test(x)) return fromUrl(x);
+    if (/^https?:\/\//i.test(x)) return fromUrl(x, opts);
     if (/^[a-z][a-z0-9+.-]+:\/\//i.test(x)) throw new Error(`openSource: unsupported URL "${x}" (expected http(s):// or a local path)`);
-    return fromPath(x);
+    return fromPath(x, opts);
   }
-  if (x instanceof URL) return fromUrl(x);
+  if (x instanceof URL) return fromUrl(x, opts);
   if (isSource(x)) return x;
-  if (Array.isArray(x) || (typeof FileList !== 'undefined' && x instanceof FileList)) return fromFiles(x);
-  if (x instanceof Map) return fromMap(x);
-  if (typeof x === 'object' && x !== null && (Object.getPrototypeOf(x) === Object.prototype || Object.getPrototypeOf(x) === null)) return fromMap(x as Record<string, FileData>);
+  if (Array.isArray(x) || (typeof FileList !== 'undefined' && x instanceof FileList)) return fromFiles(x, opts);
+  if (x instanceof Map) return fromMap(x, opts);
+  if (typeof x === 'object' && x !== null && (Object.getPrototypeOf(x) === Object.prototype || Object.getPrototypeOf(x) === null)) return fromMap(x as Record<string, FileData>, opts);
   throw new Error(`openSource: expected a path, a URL, picked Files, a map of file names to data, or a CheckpointSource; got ${x === null ? 'null' : typeof x}`);
 }

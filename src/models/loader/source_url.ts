@@ -1,44 +1,24 @@
 // Checkpoint files from a base URL (a Hugging Face repo's resolve/main/, a
 // static server), read with HTTP Range requests so one tensor at a time
 // crosses the network.
+//
+// The network is not trusted: each request runs under a stall timer and the
+// caller's AbortSignal, and each answer is checked (status, Content-Range,
+// Content-Length, Content-Encoding, the bytes that actually arrive) before its
+// bytes are used. Every failure is an Error that says what was asked (method,
+// URL, range) and what the server did (status, headers, bytes received).
 
-import { checkName, checkRange, decodeUtf8, missingFile, type CheckpointSource } from './source';
+import { abortError } from '../../runtime/errors';
+import { checkName, checkSourceOptions, checkRange, decodeUtf8, missingFile, type CheckpointSource, type SourceOptions } from './source';
+import { encodingOf, exchange, lengthOf, parseContentRange, statusHint, type Exchange, type Net } from './http';
 
-type FetchFn = (input: string, init?: RequestInit) => Promise<Response>;
+/** How long a request may receive nothing (no headers, or no body bytes) before it fails. */
+export const DEFAULT_TIMEOUT_MS = 30_000;
 
-/** Reads [skip, skip + len) of a response body into a fresh array, then stops the download. */
-async function bodySlice(res: Response, skip: number, len: number, what: string): Promise<Uint8Array> {
-  const out = new Uint8Array(len);
-  if (!res.body) {
-    const all = new Uint8Array(await res.arrayBuffer());
-    if (all.length < skip + len) throw new Error(`${what}: the response has ${all.length} bytes, fewer than the ${skip + len} needed`);
-    out.set(all.subarray(skip, skip + len));
-    return out;
-  }
-  const reader = res.body.getReader();
-  let pos = 0; // bytes of the body seen so far
-  try {
-    while (pos < skip + len) {
-      const { done, value } = await reader.read().catch((e: Error) => {
-        throw new Error(`${what}: the download failed after ${pos} bytes: ${e.message}`);
-      });
-      if (done) throw new Error(`${what}: the response ended after ${pos} bytes, before byte ${skip + len}`);
-      const from = Math.max(skip - pos, 0);
-      const to = Math.min(value.length, skip + len - pos);
-      if (from < to) out.set(value.subarray(from, to), pos + from - skip);
-      pos += value.length;
-    }
-  } finally {
-    await reader.cancel().catch(() => {});
-  }
-  return out;
-}
-
-function contentLength(res: Response): number | null {
-  const enc = res.headers.get('content-encoding');
-  const len = res.headers.get('content-length');
-  if ((enc && enc !== 'identity') || len === null || !/^\d+$/.test(len.trim())) return null;
-  return Number(len);
+/** A file's size and where it came from, to name both when a later answer disagrees. */
+interface Size {
+  bytes: number;
+  from: string;
 }
 
 /**
@@ -47,72 +27,143 @@ function contentLength(res: Response): number | null {
  * server that ignores Range still works: the body is streamed, the wanted
  * bytes kept and the download cancelled, so memory stays at one tensor
  * (though each read then downloads the file up to its end).
- * Pass `fetchFn` to add headers (an access token for gated repositories).
+ * `opts.fetchFn` adds headers (an access token for gated repositories),
+ * `opts.signal` cancels, and `opts.timeoutMs` bounds how long a request may
+ * receive nothing.
  */
-export function fromUrl(baseUrl: string | URL, fetchFn: FetchFn = (u, i) => fetch(u, i)): CheckpointSource {
+export function fromUrl(baseUrl: string | URL, opts: SourceOptions = {}): CheckpointSource {
+  checkSourceOptions('fromUrl', opts);
   const base = new URL(String(baseUrl));
   if (base.protocol !== 'http:' && base.protocol !== 'https:') throw new Error(`fromUrl: unsupported protocol in ${base.href} (expected http or https)`);
   if (!base.pathname.endsWith('/')) base.pathname += '/';
   const describe = `URL ${base.href}`;
-  const sizes = new Map<string, number>();
+  const net: Net = { fetchFn: opts.fetchFn ?? ((u, i) => fetch(u, i)), timeoutMs: opts.timeoutMs ?? DEFAULT_TIMEOUT_MS, signal: opts.signal, active: new Set() };
+  opts.signal?.addEventListener('abort', () => [...net.active].forEach((x) => x.cancel(opts.signal!.reason)), { once: true });
+  const sizes = new Map<string, Size>();
   const urlOf = (name: string) => {
     checkName(describe, name);
     return new URL(name.split('/').map(encodeURIComponent).join('/'), base).href;
   };
-  const request = async (url: string, init: RequestInit, what: string): Promise<Response> => {
-    try {
-      return await fetchFn(url, init);
-    } catch (e) {
-      throw new Error(`${what} failed: ${(e as Error).message}`);
-    }
+
+  /** A Content-Range total must be the size known so far; the first one seen becomes it. */
+  const checkTotal = (x: Exchange, name: string, total: number | null) => {
+    if (total === null) return;
+    const known = sizes.get(name);
+    if (known && known.bytes !== total) throw x.fail(`Content-Range gives the file's size as ${total} bytes, but ${known.from} said ${known.bytes}`);
+    if (!known) sizes.set(name, { bytes: total, from: 'an earlier Content-Range' });
   };
-  const statusError = (what: string, res: Response): Error => {
-    const hint = res.status === 401 || res.status === 403 ? ' (a gated or private repository needs an access token: pass a fetchFn that adds it)' : '';
-    return new Error(`${what} failed: HTTP ${res.status} ${res.statusText}`.trimEnd() + hint);
-  };
+
+  /** The size from HEAD: null when missing, undefined when HEAD does not tell (refused, or no length). */
+  const head = (name: string, url: string) =>
+    exchange(net, `HEAD ${url}`, null, async (x): Promise<number | null | undefined> => {
+      const res = await x.fetch(url, { method: 'HEAD' });
+      if (res.status === 404 || res.status === 410) return null;
+      const size = res.ok ? lengthOf(res) : null;
+      if (size !== null) sizes.set(name, { bytes: size, from: `the Content-Length of HEAD ${url}` });
+      return size ?? undefined;
+    });
+
+  /** The size from a one-byte Range GET's Content-Range (or a 200's length): null when missing. */
+  const rangeProbe = (name: string, url: string) =>
+    exchange(net, `GET ${url} (bytes=0-0)`, 1, async (x): Promise<number | null> => {
+      const res = await x.fetch(url, { headers: { Range: 'bytes=0-0' } });
+      if (res.status === 404 || res.status === 410) return null;
+      const enc = encodingOf(res);
+      if (res.status === 206 || res.status === 416) {
+        if (enc) throw x.fail(`a range compressed with Content-Encoding ${enc} does not give the file's size (the server must send ranges uncompressed)`);
+        const cr = parseContentRange(res.headers.get('content-range'));
+        if (cr?.total == null) throw x.fail(`HTTP ${res.status} without a readable Content-Range header, so the file size is unknown (a cross-origin server must expose Content-Range)`);
+        if (res.status === 206 && (cr.first !== 0 || cr.last !== 0)) throw x.fail(`the server sent bytes ${cr.first}-${cr.last}, not the bytes 0-0 asked`);
+        sizes.set(name, { bytes: cr.total, from: `the Content-Range of GET ${url} (bytes=0-0)` });
+        return cr.total;
+      }
+      if (res.status !== 200) throw x.fail(statusHint(res, '206 Partial Content'));
+      // The server ignored Range and is sending the whole file: take its length, or count it.
+      if (enc) throw x.fail(`the server ignored Range and sent the file compressed (Content-Encoding ${enc}), so its size is unknown`);
+      x.expected = lengthOf(res);
+      if (x.expected === null) await x.stream(res, () => false);
+      const size = x.expected ?? x.received;
+      sizes.set(name, { bytes: size, from: `the length of GET ${url} (which ignored Range)` });
+      return size;
+    });
 
   /** The file's size, or null when the server says it does not exist. */
   const probe = async (name: string): Promise<number | null> => {
     const known = sizes.get(name);
-    if (known !== undefined) return known;
+    if (known) return known.bytes;
     const url = urlOf(name);
-    const head = await request(url, { method: 'HEAD' }, `HEAD ${url}`);
-    if (head.status === 404 || head.status === 410) return null;
-    let size = head.ok ? contentLength(head) : null;
-    if (size === null) {
-      // No usable HEAD (refused, or no length): ask for one byte and read the total from Content-Range.
-      const what = `GET ${url} (bytes=0-0)`;
-      const res = await request(url, { headers: { Range: 'bytes=0-0' } }, what);
-      if (res.status === 404 || res.status === 410) return null;
-      const range = res.headers.get('content-range');
-      if (res.status === 206 || res.status === 416) {
-        await res.body?.cancel().catch(() => {});
-        const m = range && /\/\s*(\d+)\s*$/.exec(range);
-        if (!m) throw new Error(`${what}: HTTP ${res.status} without a readable Content-Range header, so the file size is unknown (a cross-origin server must expose Content-Range)`);
-        size = Number(m[1]);
-      } else if (res.ok) {
-        // The server ignored Range and is sending the whole file: take its length, or count it.
-        size = contentLength(res);
-        if (size === null) {
-          size = 0;
-          const reader = res.body?.getReader();
-          for (;;) {
-            const chunk = await reader?.read();
-            if (!chunk || chunk.done) break;
-            size += chunk.value.length;
-          }
-        } else {
-          await res.body?.cancel().catch(() => {});
-        }
-      } else {
-        throw statusError(what, res);
-      }
-    } else {
-      await head.body?.cancel().catch(() => {});
-    }
-    sizes.set(name, size);
-    return size;
+    const size = await head(name, url);
+    return size !== undefined ? size : rangeProbe(name, url);
   };
+
+  /** Bytes [start, end) of the file at `url`, from a 206 or from a 200 that ignored Range. */
+  const readRange = (name: string, url: string, start: number, end: number) =>
+    exchange(net, `GET ${url} (bytes=${start}-${end - 1})`, end - start, async (x): Promise<Uint8Array> => {
+      const len = end - start;
+      const res = await x.fetch(url, { headers: { Range: `bytes=${start}-${end - 1}` } });
+      if (res.status === 404 || res.status === 410) throw missingFile(describe, name);
+      if (res.status === 416) throw x.fail(`the range lies outside file "${name}"`);
+      if (res.status !== 206 && res.status !== 200) throw x.fail(statusHint(res, '206 Partial Content'));
+      const enc = encodingOf(res);
+      if (enc) throw x.fail(`the response to a Range request is compressed (Content-Encoding ${enc}), so its bytes cannot be placed in the file (the server must send ranges uncompressed)`);
+      const known = sizes.get(name);
+      const cl = lengthOf(res);
+      const out = new Uint8Array(len);
+      if (res.status === 206) {
+        const cr = parseContentRange(res.headers.get('content-range'));
+        if (!cr || cr.first === null) throw x.fail(`without a readable Content-Range header, the bytes sent cannot be placed in the file (a cross-origin server must expose Content-Range)`);
+        if (cr.first !== start || cr.last !== end - 1) throw x.fail(`the server sent bytes ${cr.first}-${cr.last}, not the bytes ${start}-${end - 1} asked`);
+        checkTotal(x, name, cr.total);
+        if (cl !== null && cl !== len) throw x.fail(`Content-Length ${cl} is not the ${len} bytes asked`);
+        await x.stream(res, (chunk, at) => {
+          if (at + chunk.length > len) throw x.fail(`the body holds more than the ${len} bytes asked (at least ${at + chunk.length})`);
+          out.set(chunk, at);
+          return false;
+        });
+        if (x.received < len) throw x.fail(`the body ended after ${x.received} of the ${len} bytes asked`);
+        return out;
+      }
+      // 200: the server ignored Range and sends the whole file; keep [start, end) and stop there.
+      x.expected = end;
+      const ignored = 'the server ignored Range and sent the whole file';
+      if (cl !== null && known && cl !== known.bytes) throw x.fail(`${ignored}, but its Content-Length ${cl} is not the file's size: ${known.from} said ${known.bytes}`);
+      if (cl !== null && cl < end) throw x.fail(`${ignored}, which at ${cl} bytes ends before byte ${end}`);
+      await x.stream(res, (chunk, at) => {
+        const from = Math.max(start - at, 0);
+        const to = Math.min(chunk.length, end - at);
+        if (from < to) out.set(chunk.subarray(from, to), at + from - start);
+        return at + chunk.length >= end;
+      });
+      if (x.received < end) throw x.fail(`${ignored}, but the body ended after ${x.received} of the ${end} bytes needed`);
+      return out;
+    });
+
+  /** The whole file; its length checked against Content-Length and the size known so far. */
+  const readWhole = (name: string, url: string) =>
+    exchange(net, `GET ${url}`, null, async (x): Promise<Uint8Array> => {
+      const res = await x.fetch(url, {});
+      if (res.status === 404 || res.status === 410) throw missingFile(describe, name);
+      if (res.status !== 200) throw x.fail(statusHint(res, '200 OK with the whole file'));
+      const known = sizes.get(name);
+      // A compressed body arrives decoded: neither Content-Length nor HEAD's size counts its bytes.
+      const plain = !encodingOf(res);
+      const cl = lengthOf(res);
+      if (plain && cl !== null && known && cl !== known.bytes) throw x.fail(`Content-Length ${cl} is not the file's size: ${known.from} said ${known.bytes}`);
+      x.expected = plain ? cl ?? known?.bytes ?? null : null;
+      const chunks: Uint8Array[] = [];
+      await x.stream(res, (chunk) => {
+        chunks.push(chunk);
+        return false;
+      });
+      if (x.expected !== null && x.received !== x.expected) throw x.fail(`the body ${x.received < x.expected ? 'ended after' : 'held'} ${x.received} of the ${x.expected} bytes expected`);
+      const out = new Uint8Array(x.received);
+      let at = 0;
+      for (const c of chunks) {
+        out.set(c, at);
+        at += c.length;
+      }
+      return out;
+    });
 
   return {
     describe,
@@ -129,34 +180,15 @@ export function fromUrl(baseUrl: string | URL, fetchFn: FetchFn = (u, i) => fetc
     },
     async read(name, start, end) {
       checkRange(describe, name, start, end);
-      if (start === end) return new Uint8Array(0);
       const url = urlOf(name);
-      const what = `GET ${url} (bytes=${start}-${end - 1})`;
-      const res = await request(url, { headers: { Range: `bytes=${start}-${end - 1}` } }, what);
-      if (res.status === 404 || res.status === 410) throw missingFile(describe, name);
-      if (res.status === 416) throw new Error(`${what}: the range lies outside file "${name}" (HTTP 416)`);
-      if (res.status === 206) {
-        const range = res.headers.get('content-range');
-        const m = range && /^\s*bytes\s+(\d+)-(\d+)\s*\//i.exec(range);
-        if (m && (Number(m[1]) !== start || Number(m[2]) !== end - 1)) {
-          await res.body?.cancel().catch(() => {});
-          throw new Error(`${what}: the server sent ${range}, not the range asked for`);
-        }
-        const bytes = await bodySlice(res, 0, end - start, what);
-        return bytes;
-      }
-      if (res.ok) return bodySlice(res, start, end - start, `${what} (the server ignored Range)`);
-      throw statusError(what, res);
+      if (net.signal?.aborted) throw abortError(`reading file "${name}" in ${describe}: the load was cancelled`, net.signal.reason);
+      const known = sizes.get(name);
+      if (known && end > known.bytes) throw new Error(`reading file "${name}" in ${describe}: range [${start}, ${end}) runs past its end (${known.bytes} bytes)`);
+      if (start === end) return new Uint8Array(0);
+      return readRange(name, url, start, end);
     },
     async text(name) {
-      const url = urlOf(name);
-      const res = await request(url, {}, `GET ${url}`);
-      if (res.status === 404 || res.status === 410) throw missingFile(describe, name);
-      if (!res.ok) throw statusError(`GET ${url}`, res);
-      const body = await res.arrayBuffer().catch((e: Error) => {
-        throw new Error(`GET ${url}: the download failed: ${e.message}`);
-      });
-      return decodeUtf8(describe, name, new Uint8Array(body));
+      return decodeUtf8(describe, name, await readWhole(name, urlOf(name)));
     },
   };
 }

@@ -5,6 +5,7 @@
 // whole checkpoint in host memory.
 
 import type { Gpu } from '../../runtime/gpu';
+import { abortError } from '../../runtime/errors';
 import { quantizeQ4, type Q4GroupSize } from '../../runtime/q4';
 import { quantizeQ8 } from '../../runtime/q8';
 import { fmtShape, type Tensor } from '../../runtime/tensor';
@@ -26,6 +27,16 @@ export const MAX_WEIGHT = 1e8;
 
 /** Bytes of checkpoint tensor data read so far, of the total the model needs. */
 export interface LoadProgress { loadedBytes: number; totalBytes: number; tensor: string }
+
+/** How the weights of a load are read and stored. */
+export interface UploadOptions {
+  weights: WeightMode;
+  /** Default: q8 beside q4 weights, f32 beside f32. */
+  embeddings?: EmbeddingMode;
+  onProgress?: (p: LoadProgress) => void;
+  /** Checked before each tensor: an aborted load stops and frees what it made. */
+  signal?: AbortSignal;
+}
 
 /**
  * Checks that the checkpoint holds exactly the expected tensors with the
@@ -59,15 +70,19 @@ export class WeightUploader {
   readonly tensors: Tensor[] = [];
   private loadedBytes = 0;
 
+  private readonly mode: WeightMode;
+  private readonly embeddings: EmbeddingMode;
+
   constructor(
     private readonly gpu: Gpu,
     private readonly src: TensorSource,
-    private readonly mode: WeightMode,
     private readonly totalBytes: number,
-    private readonly onProgress?: (p: LoadProgress) => void,
-    private readonly embeddings: EmbeddingMode = mode === 'q4' ? 'q8' : 'f32',
+    private readonly opts: UploadOptions,
     private readonly groupSize: Q4GroupSize = 32,
-  ) {}
+  ) {
+    this.mode = opts.weights;
+    this.embeddings = opts.embeddings ?? (opts.weights === 'q4' ? 'q8' : 'f32');
+  }
 
   /** A (rows, cols) matrix used as a linear weight: q4 or f32 per the mode. */
   async matrix(name: string, label: string): Promise<Tensor> {
@@ -156,7 +171,12 @@ export class WeightUploader {
   }
 
   private async read(name: string): Promise<Float32Array> {
+    const signal = this.opts.signal;
+    if (signal?.aborted) throw abortError(`loadModel: cancelled before reading tensor '${name}'`, signal.reason);
+    // A buffer the device had no memory for ends the load here, not after the whole checkpoint.
+    await this.gpu.checkErrors(`loadModel (before tensor '${name}')`);
     const data = await this.src.readF32(name);
+    if (signal?.aborted) throw abortError(`loadModel: cancelled after reading tensor '${name}'`, signal.reason);
     for (let i = 0; i < data.length; i++) {
       const v = data[i];
       if (!Number.isFinite(v)) throw new Error(`tensor '${name}': value ${v} at index ${i} is not finite`);
@@ -165,7 +185,7 @@ export class WeightUploader {
       if (Math.abs(v) > MAX_WEIGHT) throw new Error(`tensor '${name}': value ${v} at index ${i} is too large to run in float32 (|w| > ${MAX_WEIGHT})`);
     }
     this.loadedBytes += this.src.info(name).byteLength;
-    this.onProgress?.({ loadedBytes: this.loadedBytes, totalBytes: this.totalBytes, tensor: name });
+    this.opts.onProgress?.({ loadedBytes: this.loadedBytes, totalBytes: this.totalBytes, tensor: name });
     return data;
   }
 }

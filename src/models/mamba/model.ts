@@ -20,58 +20,39 @@ import { addInplace } from '../../kernels/add_inplace';
 import { conv1dCausal } from '../../kernels/conv1d_causal';
 import { selectiveScan, selectiveScanScratchShape } from '../../kernels/selective_scan';
 import { LmHead } from '../blocks/lm_head';
-import { checkPrefillTokens, type LanguageModel, type ModelInfo } from '../model';
+import { allocateWorkspace, prefillChunkOf, type BufferSpec, type Workspace } from '../blocks/workspace';
+import { checkDecodeToken, checkPrefillTokens, type LanguageModel, type ModelInfo } from '../model';
 import type { MambaConfig } from './config';
 import { MambaState } from './state';
 import type { MambaWeights } from './weights';
 
 /** Scratch activations for up to C tokens, allocated once with the model. */
-class Workspace {
-  readonly x: Tensor;      // (C, D) residual stream
-  readonly n: Tensor;      // (C, D) normed input / mixer output
-  readonly ux: Tensor;     // (C, Di) in_proj x half
-  readonly z: Tensor;      // (C, Di) in_proj z half
-  readonly u: Tensor;      // (C, Di) conv output
-  readonly dt: Tensor;     // (C, R)
-  readonly B: Tensor;      // (C, N)
-  readonly C: Tensor;      // (C, N)
-  readonly delta: Tensor;  // (C, Di) dt_proj output, before softplus
-  readonly y: Tensor;      // (C, Di)
-  readonly scan: Tensor;   // chunk start states of the parallel scan (selectiveScanScratchShape)
-  readonly ids: Tensor;    // (C) i32
-
-  constructor(gpu: Gpu, cfg: MambaConfig, readonly chunk: number) {
-    const { hiddenSize: D, intermediateSize: Di, stateSize: N, timeStepRank: R } = cfg;
-    const t = gpu.activationType;
-    const e = (shape: number[], label: string) => gpu.empty(shape, t, `mamba.ws.${label}`, 'activations');
-    this.x = e([chunk, D], 'x');
-    this.n = e([chunk, D], 'n');
-    this.ux = e([chunk, Di], 'ux');
-    this.z = e([chunk, Di], 'z');
-    this.u = e([chunk, Di], 'u');
-    this.dt = e([chunk, R], 'dt');
-    this.B = e([chunk, N], 'B');
-    this.C = e([chunk, N], 'C');
-    this.delta = e([chunk, Di], 'delta');
-    this.y = e([chunk, Di], 'y');
-    this.scan = gpu.empty(selectiveScanScratchShape(chunk, Di, N), 'f32', 'mamba.ws.scan', 'scratch');
-    this.ids = gpu.empty([chunk], 'i32', 'mamba.ws.ids', 'activations');
-  }
-
-  dispose(): void {
-    for (const t of [this.x, this.n, this.ux, this.z, this.u, this.dt, this.B, this.C, this.delta, this.y, this.scan, this.ids]) t.dispose();
-  }
+export function mambaWorkspace(cfg: MambaConfig, C: number) {
+  const { hiddenSize: D, intermediateSize: Di, stateSize: N, timeStepRank: R } = cfg;
+  return {
+    x: { shape: [C, D] },       // residual stream
+    n: { shape: [C, D] },       // normed input / mixer output
+    ux: { shape: [C, Di] },     // in_proj x half
+    z: { shape: [C, Di] },      // in_proj z half
+    u: { shape: [C, Di] },      // conv output
+    dt: { shape: [C, R] },
+    B: { shape: [C, N] },
+    C: { shape: [C, N] },
+    delta: { shape: [C, Di] },  // dt_proj output, before softplus
+    y: { shape: [C, Di] },
+    scan: { shape: selectiveScanScratchShape(C, Di, N), dtype: 'f32', category: 'scratch' }, // chunk start states of the parallel scan
+    ids: { shape: [C], dtype: 'i32' },
+  } satisfies Record<string, BufferSpec>;
 }
 
 export class MambaModel implements LanguageModel<MambaState> {
   readonly info: ModelInfo;
-  private readonly ws: Workspace;
+  private readonly ws: Workspace<keyof ReturnType<typeof mambaWorkspace>>;
   private readonly head: LmHead;
   private disposed = false;
 
   constructor(readonly gpu: Gpu, readonly cfg: MambaConfig, private readonly w: MambaWeights, opts: { prefillChunk?: number } = {}) {
-    const chunk = opts.prefillChunk ?? 256;
-    if (!Number.isInteger(chunk) || chunk < 1) throw new Error(`prefillChunk must be a positive integer, got ${opts.prefillChunk}`);
+    const chunk = prefillChunkOf(opts.prefillChunk);
     const { hiddenSize: D, intermediateSize: Di, stateSize: N, timeStepRank: R, convKernel: Kc, vocabSize: V, nLayers: L } = cfg;
     const perLayer = D + 2 * Di * D + Di * Kc + (cfg.useConvBias ? Di : 0) + (R + 2 * N) * Di + Di * R + Di + Di * N + Di + D * Di + (cfg.useBias ? 2 * Di + D : 0);
     const total = V * D * (cfg.tieWordEmbeddings ? 1 : 2) + L * perLayer + D;
@@ -88,8 +69,11 @@ export class MambaModel implements LanguageModel<MambaState> {
       weights: w.layers[0].out.weight.dtype === 'q4' ? 'q4' : 'f32',
       embeddings: w.embed.dtype === 'q4' || w.embed.dtype === 'q8' ? w.embed.dtype : 'f32',
     };
-    this.ws = new Workspace(gpu, cfg, chunk);
-    this.head = new LmHead(gpu, w.normF, w.lmHead, cfg.eps, chunk, 'mamba');
+    // All or nothing: a buffer that cannot be made frees the ones before it.
+    [this.ws, this.head] = gpu.allOrNothing(() => {
+      const ws = allocateWorkspace(gpu, 'mamba', chunk, mambaWorkspace(cfg, chunk));
+      return [ws, new LmHead(gpu, w.normF, w.lmHead, cfg.eps, chunk, 'mamba')] as const;
+    });
   }
 
   get prefillChunk(): number {
@@ -107,21 +91,18 @@ export class MambaModel implements LanguageModel<MambaState> {
   }
 
   decode(rec: Recorder, state: MambaState, token: number): Tensor {
+    checkDecodeToken(token, this.cfg.vocabSize);
     return this.prefill(rec, state, Int32Array.of(token));
   }
 
-  /**
-   * Records the forward pass of `tokens` (at most prefillChunk) from the
-   * state, updating it in place. Token ids are written with
-   * queue.writeBuffer, so a recorder holds one prefill or decode step.
-   */
+  /** Records the forward pass of `tokens` (at most prefillChunk) from the state, updating it in place. */
   prefill(rec: Recorder, state: MambaState, tokens: Int32Array, opts: { logits: 'last' | 'all' } = { logits: 'last' }): Tensor {
     this.assertLive('prefill');
     const T = tokens.length;
     const { hiddenSize: D, intermediateSize: Di, stateSize: N, timeStepRank: R, vocabSize: V } = this.cfg;
     checkPrefillTokens(tokens, this.ws.chunk, V);
     const ws = this.ws;
-    this.gpu.write(ws.ids.view([T]), tokens);
+    rec.write(ws.ids.view([T]), tokens);
     const x = ws.x.view([T, D]);
     const n = ws.n.view([T, D]);
     const ux = ws.ux.view([T, Di]);

@@ -15,8 +15,11 @@ export class MambaState implements ModelState {
 
   constructor(private readonly gpu: Gpu, cfg: MambaConfig) {
     const { intermediateSize: Di, convKernel: Kc, stateSize: N, nLayers: L } = cfg;
-    this.conv = Array.from({ length: L }, (_, l) => gpu.empty([Di, Math.max(1, Kc - 1)], 'f32', `mamba.state.L${l}.conv`, 'cache'));
-    this.ssm = Array.from({ length: L }, (_, l) => gpu.empty([Di, N], 'f32', `mamba.state.L${l}.ssm`, 'cache'));
+    // All or nothing: a layer's state that cannot be made frees the ones before it.
+    [this.conv, this.ssm] = gpu.allOrNothing(() => [
+      Array.from({ length: L }, (_, l) => gpu.empty([Di, Math.max(1, Kc - 1)], 'f32', `mamba.state.L${l}.conv`, 'cache')),
+      Array.from({ length: L }, (_, l) => gpu.empty([Di, N], 'f32', `mamba.state.L${l}.ssm`, 'cache')),
+    ] as const);
   }
 
   get position(): number {

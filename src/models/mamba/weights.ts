@@ -10,7 +10,7 @@ import type { Gpu } from '../../runtime/gpu';
 import type { Tensor } from '../../runtime/tensor';
 import { Linear } from '../blocks/linear';
 import type { VocabMatrix } from '../blocks/vocab';
-import { checkTensors, WeightUploader, type LoadProgress, type TensorSource, type WeightMode, type EmbeddingMode } from '../loader/weights';
+import { checkTensors, WeightUploader, type TensorSource, type UploadOptions } from '../loader/weights';
 import type { MambaConfig } from './config';
 
 export interface MambaLayerWeights {
@@ -62,12 +62,18 @@ export function mambaTensorShapes(cfg: MambaConfig): Map<string, number[]> {
   return m;
 }
 
-export async function loadMambaWeights(gpu: Gpu, src: TensorSource, cfg: MambaConfig, mode: WeightMode, onProgress?: (p: LoadProgress) => void, embeddings?: EmbeddingMode): Promise<MambaWeights> {
+/** Throws, listing them, unless the checkpoint holds exactly the tensors `cfg` implies; returns their shapes. */
+export function checkMambaCheckpoint(src: TensorSource, cfg: MambaConfig): Map<string, number[]> {
   const shapes = mambaTensorShapes(cfg);
   checkStateSize(src, cfg);
   checkTensors(src, shapes, cfg.tieWordEmbeddings ? [/^lm_head\.weight$/] : [], 'mamba checkpoint');
+  return shapes;
+}
+
+export async function loadMambaWeights(gpu: Gpu, src: TensorSource, cfg: MambaConfig, opts: UploadOptions): Promise<MambaWeights> {
+  const shapes = checkMambaCheckpoint(src, cfg);
   const total = [...shapes.keys()].reduce((s, n) => s + src.info(n).byteLength, 0);
-  const up = new WeightUploader(gpu, src, mode, total, onProgress, embeddings);
+  const up = new WeightUploader(gpu, src, total, opts);
   const { intermediateSize: Di, stateSize: N, convKernel: Kc, timeStepRank: R } = cfg;
   try {
     const embed = await up.vocab(embedName(cfg), 'mamba.embed');

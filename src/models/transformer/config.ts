@@ -37,11 +37,12 @@ export interface TransformerConfig {
   eosTokenIds: number[];
 }
 
-const ARCHITECTURES: Record<string, TransformerConfig['modelType']> = {
-  LlamaForCausalLM: 'llama',
-  Qwen2ForCausalLM: 'qwen2',
-  MistralForCausalLM: 'mistral',
-};
+// A Map: an architecture named "constructor" or "__proto__" must find nothing.
+const ARCHITECTURES = new Map<string, TransformerConfig['modelType']>([
+  ['LlamaForCausalLM', 'llama'],
+  ['Qwen2ForCausalLM', 'qwen2'],
+  ['MistralForCausalLM', 'mistral'],
+]);
 
 type Json = Record<string, unknown>;
 
@@ -73,7 +74,7 @@ export function parseTransformerConfig(raw: Json, file = 'config.json'): Transfo
   };
 
   const archs = Array.isArray(raw.architectures) ? (raw.architectures as unknown[]) : [];
-  const fromArch = archs.map((a) => ARCHITECTURES[String(a)]).find(Boolean);
+  const fromArch = archs.map((a) => ARCHITECTURES.get(String(a))).find(Boolean);
   const modelType = raw.model_type;
   if (typeof modelType !== 'string' || !['llama', 'qwen2', 'mistral'].includes(modelType)) {
     throw new Error(`${where('model_type')}: ${JSON.stringify(modelType)} is not a transformer Tessera runs (llama, qwen2, mistral)`);

@@ -20,46 +20,29 @@ import { addInplace } from '../../kernels/add_inplace';
 import { attnPrefill } from '../../kernels/attn_prefill';
 import { attnDecode } from '../../kernels/attn_decode';
 import { LmHead } from '../blocks/lm_head';
-import { checkPrefillTokens, type LanguageModel, type ModelInfo } from '../model';
+import { allocateWorkspace, prefillChunkOf, type BufferSpec, type Workspace } from '../blocks/workspace';
+import { checkDecodeToken, checkPrefillTokens, type LanguageModel, type ModelInfo } from '../model';
 import type { TransformerConfig } from './config';
 import { TransformerState } from './state';
 import type { TransformerWeights } from './weights';
 import { llama3InvFreq } from './rope_scaling';
 
 /** Scratch activations for up to C tokens, allocated once with the model. */
-class Workspace {
-  readonly x: Tensor;      // (C, D) residual stream
-  readonly n: Tensor;      // (C, D) normed input / block output
-  readonly q: Tensor;      // (C, H*Dh)
-  readonly k: Tensor;      // (C, Hkv*Dh)
-  readonly v: Tensor;      // (C, Hkv*Dh)
-  readonly attn: Tensor;   // (C, H*Dh)
-  readonly gate: Tensor;   // (C, I)
-  readonly up: Tensor;     // (C, I)
-  readonly act: Tensor;    // (C, I)
-  readonly ids: Tensor;    // (C) i32
-  readonly rope: Tensor;   // (C, Dh/2, 2) f32 cos, sin per position and frequency
-
-  constructor(gpu: Gpu, cfg: TransformerConfig, readonly chunk: number) {
-    const { hiddenSize: D, nHeads: H, nKvHeads: Hkv, headDim: Dh, intermediateSize: I } = cfg;
-    const t = gpu.activationType;
-    const e = (shape: number[], label: string) => gpu.empty(shape, t, `transformer.ws.${label}`, 'activations');
-    this.x = e([chunk, D], 'x');
-    this.n = e([chunk, D], 'n');
-    this.q = e([chunk, H * Dh], 'q');
-    this.k = e([chunk, Hkv * Dh], 'k');
-    this.v = e([chunk, Hkv * Dh], 'v');
-    this.attn = e([chunk, H * Dh], 'attn');
-    this.gate = e([chunk, I], 'gate');
-    this.up = e([chunk, I], 'up');
-    this.act = e([chunk, I], 'act');
-    this.ids = gpu.empty([chunk], 'i32', 'transformer.ws.ids', 'activations');
-    this.rope = gpu.empty([chunk, Dh / 2, 2], 'f32', 'transformer.ws.rope', 'activations');
-  }
-
-  dispose(): void {
-    for (const t of [this.x, this.n, this.q, this.k, this.v, this.attn, this.gate, this.up, this.act, this.ids, this.rope]) t.dispose();
-  }
+export function transformerWorkspace(cfg: TransformerConfig, C: number) {
+  const { hiddenSize: D, nHeads: H, nKvHeads: Hkv, headDim: Dh, intermediateSize: I } = cfg;
+  return {
+    x: { shape: [C, D] },          // residual stream
+    n: { shape: [C, D] },          // normed input / block output
+    q: { shape: [C, H * Dh] },
+    k: { shape: [C, Hkv * Dh] },
+    v: { shape: [C, Hkv * Dh] },
+    attn: { shape: [C, H * Dh] },
+    gate: { shape: [C, I] },
+    up: { shape: [C, I] },
+    act: { shape: [C, I] },
+    ids: { shape: [C], dtype: 'i32' },
+    rope: { shape: [C, Dh / 2, 2], dtype: 'f32' }, // cos, sin per position and frequency
+  } satisfies Record<string, BufferSpec>;
 }
 
 export interface TransformerOptions {
@@ -71,19 +54,20 @@ export interface TransformerOptions {
 
 export class TransformerModel implements LanguageModel<TransformerState> {
   readonly info: ModelInfo;
-  private readonly ws: Workspace;
+  private readonly ws: Workspace<keyof ReturnType<typeof transformerWorkspace>>;
   private readonly invFreq: Float32Array;
   private readonly head: LmHead;
   private disposed = false;
 
   constructor(readonly gpu: Gpu, readonly cfg: TransformerConfig, private readonly w: TransformerWeights, readonly opts: TransformerOptions) {
     const maxContext = Math.min(opts.maxContext, cfg.maxPositionEmbeddings);
-    const chunk = opts.prefillChunk ?? 256;
-    if (!Number.isInteger(chunk) || chunk < 1) throw new Error(`prefillChunk must be a positive integer, got ${opts.prefillChunk}`);
+    const chunk = prefillChunkOf(opts.prefillChunk, maxContext);
     this.invFreq = cfg.ropeScaling ? llama3InvFreq(ropeInvFreq(cfg.headDim, cfg.ropeTheta), cfg.ropeScaling) : ropeInvFreq(cfg.headDim, cfg.ropeTheta);
-    // Allocated last: nothing above may throw once device memory is taken.
-    this.ws = new Workspace(gpu, cfg, Math.min(chunk, maxContext));
-    this.head = new LmHead(gpu, w.norm, w.lmHead, cfg.rmsNormEps, this.ws.chunk, 'transformer');
+    // Allocated last, all or nothing: nothing above may throw once device memory is taken.
+    [this.ws, this.head] = gpu.allOrNothing(() => {
+      const ws = allocateWorkspace(gpu, 'transformer', chunk, transformerWorkspace(cfg, chunk));
+      return [ws, new LmHead(gpu, w.norm, w.lmHead, cfg.rmsNormEps, chunk, 'transformer')] as const;
+    });
     const { hiddenSize: D, nLayers: L, vocabSize: V, nHeads: H, nKvHeads: Hkv, headDim: Dh, intermediateSize: I } = cfg;
     const perLayer = D * H * Dh * 2 + D * Hkv * Dh * 2 + 3 * D * I + 2 * D;
     const total = V * D * (cfg.tieWordEmbeddings ? 1 : 2) + L * perLayer + D;
@@ -121,14 +105,11 @@ export class TransformerModel implements LanguageModel<TransformerState> {
   }
 
   decode(rec: Recorder, state: TransformerState, token: number): Tensor {
+    checkDecodeToken(token, this.cfg.vocabSize);
     return this.prefill(rec, state, Int32Array.of(token));
   }
 
-  /**
-   * Records the forward pass of `tokens` (at most prefillChunk) after the
-   * state's position. Its inputs (ids, rotary table) are written with
-   * queue.writeBuffer, so a recorder holds one prefill or decode step.
-   */
+  /** Records the forward pass of `tokens` (at most prefillChunk) after the state's position. */
   prefill(rec: Recorder, state: TransformerState, tokens: Int32Array, opts: { logits: 'last' | 'all' } = { logits: 'last' }): Tensor {
     this.assertLive('prefill');
     const T = tokens.length;
@@ -139,8 +120,8 @@ export class TransformerModel implements LanguageModel<TransformerState> {
     const ws = this.ws;
     const g = this.gpu;
 
-    g.write(ws.ids.view([T]), tokens);
-    g.write(ws.rope.view([T, Dh / 2, 2]), ropeTable(this.invFreq, pos0, T));
+    rec.write(ws.ids.view([T]), tokens);
+    rec.write(ws.rope.view([T, Dh / 2, 2]), ropeTable(this.invFreq, pos0, T));
 
     const x = ws.x.view([T, D]);
     const n = ws.n.view([T, D]);

@@ -19,9 +19,12 @@ export class TransformerState implements ModelState {
     const type = gpu.activationType;
     const shape = [capacity, cfg.nKvHeads, cfg.headDim];
     TransformerState.checkFits(gpu, cfg, capacity);
-    this.k = Array.from({ length: cfg.nLayers }, (_, l) => gpu.empty(shape, type, `kv.L${l}.k`, 'cache'));
-    this.v = Array.from({ length: cfg.nLayers }, (_, l) => gpu.empty(shape, type, `kv.L${l}.v`, 'cache'));
-    this.decodeScratch = gpu.empty(attnDecodeScratchShape(capacity, cfg.nHeads, cfg.headDim), 'f32', 'kv.decode_scratch', 'cache');
+    // All or nothing: a layer's cache that cannot be made frees the ones before it.
+    [this.k, this.v, this.decodeScratch] = gpu.allOrNothing(() => [
+      Array.from({ length: cfg.nLayers }, (_, l) => gpu.empty(shape, type, `kv.L${l}.k`, 'cache')),
+      Array.from({ length: cfg.nLayers }, (_, l) => gpu.empty(shape, type, `kv.L${l}.v`, 'cache')),
+      gpu.empty(attnDecodeScratchShape(capacity, cfg.nHeads, cfg.headDim), 'f32', 'kv.decode_scratch', 'cache'),
+    ] as const);
   }
 
   /** Throws before anything is allocated (or loaded) if one layer's cache exceeds a device buffer. */

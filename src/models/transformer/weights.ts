@@ -7,7 +7,7 @@ import type { Gpu } from '../../runtime/gpu';
 import type { Tensor } from '../../runtime/tensor';
 import { Linear } from '../blocks/linear';
 import type { VocabMatrix } from '../blocks/vocab';
-import { checkTensors, WeightUploader, type LoadProgress, type TensorSource, type WeightMode, type EmbeddingMode } from '../loader/weights';
+import { checkTensors, WeightUploader, type TensorSource, type UploadOptions } from '../loader/weights';
 import type { TransformerConfig } from './config';
 
 export interface LayerWeights {
@@ -67,15 +67,19 @@ export function transformerTensorShapes(cfg: TransformerConfig): Map<string, num
   return m;
 }
 
-export async function loadTransformerWeights(
-  gpu: Gpu, src: TensorSource, cfg: TransformerConfig, mode: WeightMode, onProgress?: (p: LoadProgress) => void, embeddings?: EmbeddingMode,
-): Promise<TransformerWeights> {
+/** Throws, listing them, unless the checkpoint holds exactly the tensors `cfg` implies; returns their shapes. */
+export function checkTransformerCheckpoint(src: TensorSource, cfg: TransformerConfig): Map<string, number[]> {
   const shapes = transformerTensorShapes(cfg);
   // A tied checkpoint that still stores lm_head.weight: Hugging Face ties over it, so do we.
   const ignore = cfg.tieWordEmbeddings ? [...IGNORED, /^lm_head\.weight$/] : IGNORED;
   checkTensors(src, shapes, ignore, 'transformer checkpoint');
+  return shapes;
+}
+
+export async function loadTransformerWeights(gpu: Gpu, src: TensorSource, cfg: TransformerConfig, opts: UploadOptions): Promise<TransformerWeights> {
+  const shapes = checkTransformerCheckpoint(src, cfg);
   const total = [...shapes.keys()].reduce((s, n) => s + src.info(n).byteLength, 0);
-  const up = new WeightUploader(gpu, src, mode, total, onProgress, embeddings);
+  const up = new WeightUploader(gpu, src, total, opts);
   try {
     const embed = await up.vocab('model.embed_tokens.weight', 'transformer.embed');
     const layers: LayerWeights[] = [];
