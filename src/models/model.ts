@@ -46,7 +46,8 @@ export interface LanguageModel<S extends ModelState = ModelState> {
   createState(opts?: { maxTokens?: number }): S;
   /**
    * Runs `tokens` through the parallel/chunked form, appending to `state`, and
-   * records the work into `rec`. Returns logits: (1, vocab) for 'last', (T, vocab) for 'all'.
+   * records the work into `rec`, its inputs (token ids) included, so one
+   * recorder may hold several steps. Returns logits: (1, vocab) for 'last', (T, vocab) for 'all'.
    * The tensor lives in the model's workspace: valid until the next call.
    */
   prefill(rec: import('../runtime/recorder').Recorder, state: S, tokens: Int32Array, opts?: { logits: 'last' | 'all' }): Tensor;
