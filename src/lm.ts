@@ -119,7 +119,12 @@ export class LM {
     const tokens = checkTokenIds('logits', ids, V);
     const max = this.info.maxContext;
     if (max !== null && tokens.length > max) throw new Error(`logits: context overflow: ${tokens.length} tokens exceed the model's ${max}-token context`);
-    const out = new Float32Array(tokens.length * V);
+    let out: Float32Array;
+    try {
+      out = new Float32Array(tokens.length * V);
+    } catch {
+      throw new Error(`logits: ${tokens.length} tokens × ${V} logits (${tokens.length * V * 4} bytes) do not fit one Float32Array on this host; score the text in windows`);
+    }
     const state = this.model.createState({ maxTokens: tokens.length });
     const step = this.model.logitsRows; // (step, V) logits fit one binding
     try {
