@@ -1,6 +1,7 @@
 // npm run bench -- --suite <name> [--quick] [--sweep]
 // Prints Markdown tables (adapter first) to paste into bench/RESULTS.md.
 
+import '../src/node'; // a Node program: Dawn for WebGPU
 import { Gpu } from '../src/runtime/gpu';
 import { kernelsSuite } from './suites/kernels';
 import { transformerSuite } from './suites/transformer';

@@ -5,7 +5,7 @@
 // from a failure to run (1).
 
 import { readFile } from 'node:fs/promises';
-import { loadModel, type LM } from './lm';
+import { loadModel, type LM } from './node';
 import { checkGenerateOptions, checkLoadOptions } from './options';
 
 type LoadOptions = NonNullable<Parameters<typeof loadModel>[1]>;
@@ -64,7 +64,8 @@ ${flagList(only('generate'))}
 generate and score:
 ${flagList(LOAD_FLAGS)}
 
-Text goes to stdout; progress and statistics to stderr.
+Text goes to stdout; progress and statistics to stderr. WebGPU in Node.js comes from
+Dawn, the optional peer dependency 'webgpu': npm install webgpu (npm install -g tessera webgpu).
 exit codes:
   0    success, also when stdout is closed early (| head)
   1    a failure to run: the model folder, the load, the device

@@ -1,7 +1,7 @@
 // One way to get a ready GPUDevice, in the browser (navigator.gpu) and in
-// Node.js (Dawn through the `webgpu` package). On a Linux machine with no GPU
-// driver, Node is pointed at SwiftShader (Vulkan on the CPU, shipped by
-// Debian's chromium package) before Dawn starts, so WebGPU still runs for real.
+// Node.js, where the package's Node entry (src/node.ts) gives WebGPU through
+// Dawn (node/webgpu.ts). Nothing here touches a Node module, so a browser
+// bundle holds none.
 
 export interface DeviceReport {
   /** Where WebGPU came from. */
@@ -47,8 +47,6 @@ export interface DeviceOptions {
 
 export interface DeviceHandle { device: GPUDevice; report: DeviceReport }
 
-// Debian's chromium package ships SwiftShader's Vulkan driver here.
-const swiftshaderIcd = () => process.env.TESSERA_SWIFTSHADER_ICD ?? '/usr/lib/chromium/vk_swiftshader_icd.json';
 const REQUESTED_LIMITS = [
   'maxStorageBufferBindingSize',
   'maxBufferSize',
@@ -59,55 +57,18 @@ const REQUESTED_LIMITS = [
   'maxComputeWorkgroupsPerDimension',
 ] as const;
 
-const NO_WEBGPU_HELP =
+export const NO_WEBGPU_HELP =
   'In a browser, use a recent Chrome or Edge (or Firefox/Safari with WebGPU enabled). ' +
-  'In Node.js, install the `webgpu` package; on a Linux machine without a GPU driver, install ' +
+  'In Node.js, install the `webgpu` package (npm install webgpu); on a Linux machine without a GPU driver, install ' +
   "Debian's `chromium` and `libvulkan1` packages (SwiftShader), which Tessera then finds by itself.";
 
-// Dawn's GPU object must outlive every device made from it: if it is garbage
-// collected the process dies later at random. Keep it for the process lifetime.
-let nodeGpu: GPU | undefined;
-let nodeDriverNote = '';
+/** WebGPU where there is no navigator.gpu, with a note on how it found a driver: Node's entry point gives Dawn (node/webgpu.ts). */
+export type HostWebGpu = () => Promise<{ gpu: GPU; driverNote: string }>;
+let hostWebGpu: HostWebGpu | null = null;
 
-const isNode = typeof process !== 'undefined' && !!process.versions?.node;
-
-async function nodeWebGpu(): Promise<GPU> {
-  if (nodeGpu) return nodeGpu;
-  const fs = await import('node:fs');
-  const forced = process.env.TESSERA_ADAPTER;
-  if (process.env.VK_ICD_FILENAMES) {
-    nodeDriverNote = `Vulkan driver from VK_ICD_FILENAMES (${process.env.VK_ICD_FILENAMES})`;
-  } else {
-    // A GPU shows up as a DRM render node or an NVIDIA device node. Driver
-    // files alone prove nothing: Debian's chromium pulls in Mesa's ICDs
-    // even on machines with no GPU at all.
-    const gpuNodes = [
-      ...(fs.existsSync('/dev/dri') ? fs.readdirSync('/dev/dri').filter((f) => f.startsWith('renderD')).map((f) => `/dev/dri/${f}`) : []),
-      ...(fs.existsSync('/dev/nvidia0') ? ['/dev/nvidia0'] : []),
-    ];
-    if (forced === 'swiftshader' || (process.platform === 'linux' && gpuNodes.length === 0)) {
-      if (!fs.existsSync(swiftshaderIcd())) {
-        throw new Error(
-          `No WebGPU adapter: this machine shows no GPU (no /dev/dri/renderD*, no /dev/nvidia0) and SwiftShader ` +
-            `(${swiftshaderIcd()}) is not installed. On Debian/Ubuntu: apt-get install -y chromium libvulkan1. ${NO_WEBGPU_HELP}`,
-        );
-      }
-      process.env.VK_ICD_FILENAMES = swiftshaderIcd();
-      nodeDriverNote = forced === 'swiftshader' ? 'SwiftShader (TESSERA_ADAPTER=swiftshader)' : 'SwiftShader (no GPU device on this machine)';
-    } else {
-      nodeDriverNote = `system GPU driver (${gpuNodes.join(', ') || process.platform})`;
-    }
-  }
-  let mod: { create(options: string[]): GPU; globals: object };
-  try {
-    const name = 'webgpu'; // a variable keeps bundlers from pulling Dawn into browser builds
-    mod = await import(/* @vite-ignore */ name);
-  } catch (e) {
-    throw new Error(`No WebGPU in this Node.js: the 'webgpu' package could not be loaded (${(e as Error).message}). ${NO_WEBGPU_HELP}`);
-  }
-  Object.assign(globalThis, mod.globals); // GPUBufferUsage, GPUMapMode, GPUShaderStage ...
-  nodeGpu = mod.create([]);
-  return nodeGpu;
+/** Called once by a host's entry point (src/node.ts): browsers have navigator.gpu and need none. */
+export function setHostWebGpu(fn: HostWebGpu): void {
+  hostWebGpu = fn;
 }
 
 function describeAdapter(info: GPUAdapterInfo | undefined): string {
@@ -125,20 +86,21 @@ export async function requestDevice(options: DeviceOptions = {}): Promise<Device
   const browserGpu = (globalThis as { navigator?: Navigator }).navigator?.gpu;
   let gpu: GPU;
   let backend: DeviceReport['backend'];
+  let driverNote = '';
   if (browserGpu) {
     gpu = browserGpu;
     backend = 'browser';
-  } else if (isNode) {
-    gpu = await nodeWebGpu();
+  } else if (hostWebGpu) {
+    ({ gpu, driverNote } = await hostWebGpu());
     backend = 'node-dawn';
   } else {
-    throw new Error(`No WebGPU: navigator.gpu is missing in this environment. ${NO_WEBGPU_HELP}`);
+    throw new Error(`No WebGPU: navigator.gpu is missing in this environment (in Node.js, import the package by its name, whose Node entry brings Dawn). ${NO_WEBGPU_HELP}`);
   }
 
   const adapter = await gpu.requestAdapter({ powerPreference: options.powerPreference ?? 'high-performance' });
   if (!adapter) {
     throw new Error(
-      `No WebGPU adapter: requestAdapter() returned null (${backend === 'node-dawn' ? nodeDriverNote + '; is libvulkan1 installed?' : 'WebGPU may be disabled or blocklisted'}). ${NO_WEBGPU_HELP}`,
+      `No WebGPU adapter: requestAdapter() returned null (${backend === 'node-dawn' ? driverNote + '; is libvulkan1 installed?' : 'WebGPU may be disabled or blocklisted'}). ${NO_WEBGPU_HELP}`,
     );
   }
 
@@ -177,7 +139,7 @@ export async function requestDevice(options: DeviceOptions = {}): Promise<Device
       },
       precision,
       precisionReason,
-      driverNote: backend === 'node-dawn' ? nodeDriverNote : '',
+      driverNote,
     },
   };
 }

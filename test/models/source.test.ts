@@ -6,7 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openCheckpoint } from '../../src/models/loader/safetensors';
-import { fromFiles, fromMap, fromPath, fromUrl, openSource, type CheckpointSource } from '../../src/models/loader/source';
+import { fromFiles, fromMap, fromUrl, openSource, type CheckpointSource } from '../../src/models/loader/source';
+import { fromPath } from '../../src/node/folder';
 import { shard, writeSafetensors } from '../helpers/fixtures';
 import { randn } from '../helpers/random';
 

@@ -94,110 +94,15 @@ export function decodeUtf8(describe: string, name: string, bytes: Uint8Array): s
   }
 }
 
-// ---- a local folder (Node) -------------------------------------------------
+// ---- a local folder: given by the Node entry (node/folder.ts) ---------------
 
-type Fs = typeof import('node:fs/promises');
-let fsModule: Promise<Fs> | undefined;
+/** Reads a folder on disk; only a host with a file system gives one (src/node.ts). */
+export type FolderReader = (dir: string, opts: SourceOptions) => CheckpointSource;
+let folderReader: FolderReader | null = null;
 
-/** node:fs/promises, imported on first use so browser bundles never see it. */
-function nodeFs(): Promise<Fs> {
-  const specifier = 'node:fs/promises';
-  fsModule ??= (import(/* @vite-ignore */ specifier) as Promise<Fs>).catch((e: unknown) => {
-    fsModule = undefined;
-    throw new Error(`reading checkpoint files from a path needs Node.js: node:fs/promises could not be loaded (${(e as Error).message})`);
-  });
-  return fsModule;
-}
-
-const isMissing = (e: unknown) => (e as { code?: string }).code === 'ENOENT' || (e as { code?: string }).code === 'ENOTDIR';
-
-/** Files in a local folder, read with positioned reads (Node only). */
-export function fromPath(dir: string, opts: SourceOptions = {}): CheckpointSource {
-  const describe = `folder "${dir}"`;
-  const root = dir.replace(/[\\/]+$/, '');
-  const path = (name: string) => {
-    checkName(describe, name);
-    checkAborted(opts.signal, `reading file "${name}" in ${describe}`);
-    return root ? `${root}/${name}` : name;
-  };
-  const fail = (name: string, e: unknown): Error => (isMissing(e) ? missingFile(describe, name) : new Error(`reading file "${name}" in ${describe} failed: ${(e as Error).message}`));
-
-  const src: CheckpointSource = {
-    describe,
-    async list() {
-      checkAborted(opts.signal, `listing ${describe}`);
-      const fs = await nodeFs();
-      try {
-        const entries = await fs.readdir(root || '.', { withFileTypes: true });
-        return entries.filter((e) => e.isFile()).map((e) => e.name).sort();
-      } catch (e) {
-        if (isMissing(e)) throw new Error(`${describe} does not exist`);
-        throw new Error(`listing ${describe} failed: ${(e as Error).message}`);
-      }
-    },
-    // path() checks the name and the signal outside each try, so their Errors are not relabelled as read failures.
-    async has(name) {
-      const file = path(name);
-      const fs = await nodeFs();
-      try {
-        return (await fs.stat(file)).isFile();
-      } catch (e) {
-        if (isMissing(e)) return false;
-        throw fail(name, e);
-      }
-    },
-    async size(name) {
-      const file = path(name);
-      const fs = await nodeFs();
-      let st;
-      try {
-        st = await fs.stat(file);
-      } catch (e) {
-        throw fail(name, e);
-      }
-      if (!st.isFile()) throw new Error(`"${name}" in ${describe} is not a regular file`);
-      return st.size;
-    },
-    async read(name, start, end) {
-      checkRange(describe, name, start, end);
-      const file = path(name);
-      const fs = await nodeFs();
-      const out = new Uint8Array(end - start);
-      let handle;
-      try {
-        handle = await fs.open(file, 'r');
-      } catch (e) {
-        throw fail(name, e);
-      }
-      try {
-        // One read is capped near 2 GiB by the OS, so large tensors take several.
-        for (let done = 0; done < out.length; ) {
-          checkAborted(opts.signal, `reading file "${name}" in ${describe}`);
-          const want = Math.min(out.length - done, 1 << 30);
-          const { bytesRead } = await handle.read(out, done, want, start + done);
-          if (bytesRead === 0) throw new Error(`the file ends before byte ${start + done}, inside the requested range [${start}, ${end})`);
-          done += bytesRead;
-        }
-      } catch (e) {
-        throw (e as Error).name === 'AbortError' ? e : fail(name, e);
-      } finally {
-        await handle.close();
-      }
-      return out;
-    },
-    async text(name) {
-      const file = path(name);
-      const fs = await nodeFs();
-      let bytes: Uint8Array;
-      try {
-        bytes = await fs.readFile(file);
-      } catch (e) {
-        throw fail(name, e);
-      }
-      return decodeUtf8(describe, name, bytes);
-    },
-  };
-  return src;
+/** Called once by a host's entry point that can read folders (Node). */
+export function setFolderReader(fn: FolderReader): void {
+  folderReader = fn;
 }
 
 // ---- in-memory files and browser File objects --------------------------------
@@ -296,7 +201,10 @@ export function openSource(x: SourceInput, opts: SourceOptions = {}): Checkpoint
   if (typeof x === 'string') {
     if (/^https?:\/\//i.test(x)) return fromUrl(x, opts);
     if (/^[a-z][a-z0-9+.-]+:\/\//i.test(x)) throw new Error(`openSource: unsupported URL "${x}" (expected http(s):// or a local path)`);
-    return fromPath(x, opts);
+    if (!folderReader) {
+      throw new Error(`openSource: "${x}" is a folder path, which needs Node.js; in a browser, pass picked Files, a map of file names to Blobs, or an http(s) URL`);
+    }
+    return folderReader(x, opts);
   }
   if (x instanceof URL) return fromUrl(x, opts);
   if (isSource(x)) return x;
