@@ -15,8 +15,10 @@ export interface BenchOptions {
   contexts?: number[];
   /** Timed runs per figure, the best kept (default 2; 1 on software adapters, where a run is slow). */
   repeats?: number;
-  /** Kernel suite: also time the matvec at a range of tunings (--sweep). */
-  sweep?: boolean;
+  /** Kernel suite: also time the matvec at a range of tunings (--sweep), or at these (--sweep=64x1,64x8: WG x TPR). */
+  sweep?: boolean | { WG: number; TPR: number }[];
+  /** Model suites: a smaller vocabulary than the preset's (--vocab; a quick check of the suite itself). */
+  vocab?: number;
 }
 
 /** Best (smallest) of `n` runs of an async timing. */
@@ -56,8 +58,15 @@ export function logged(row: Row): Row {
   return row;
 }
 
+/** Where tables go besides the terminal (run.ts's --json file), as each is made. */
+let tableSink: ((title: string, rows: Row[]) => void) | null = null;
+export function setTableSink(sink: (title: string, rows: Row[]) => void): void {
+  tableSink = sink;
+}
+
 export function printTable(title: string, rows: Row[]): string {
   if (rows.length === 0) return '';
+  tableSink?.(title, rows);
   const cols = Object.keys(rows[0]);
   const cell = (v: string | number) => (typeof v === 'number' ? fmt(v) : v);
   const lines = [`### ${title}`, '', `| ${cols.join(' | ')} |`, `|${cols.map(() => '---').join('|')}|`, ...rows.map((r) => `| ${cols.map((c) => cell(r[c])).join(' | ')} |`)];

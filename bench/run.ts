@@ -3,19 +3,23 @@
 
 import '../src/node'; // a Node program: Dawn for WebGPU
 import { Gpu } from '../src/runtime/gpu';
+import { writeFileSync } from 'node:fs';
+import { adapterSuite } from './suites/adapter';
 import { kernelsSuite } from './suites/kernels';
 import { transformerSuite } from './suites/transformer';
 import { mambaSuite } from './suites/mamba';
-import type { BenchOptions } from './harness';
+import { setTableSink, type BenchOptions, type Row } from './harness';
 
 const suites: Record<string, (gpu: Gpu, opts: BenchOptions) => Promise<void>> = {
+  adapter: adapterSuite,
   kernels: kernelsSuite,
   transformer: transformerSuite,
   mamba: mambaSuite,
 };
 
-function parseArgs(argv: string[]): { suite: string; opts: BenchOptions } {
+function parseArgs(argv: string[]): { suite: string; opts: BenchOptions; json: string | null } {
   let suite = '';
+  let json: string | null = null;
   const opts: BenchOptions = { quick: false };
   const list = (v: string | undefined, flag: string) => {
     const xs = (v ?? '').split(',').map(Number);
@@ -26,22 +30,42 @@ function parseArgs(argv: string[]): { suite: string; opts: BenchOptions } {
     const a = argv[i];
     if (a === '--quick') opts.quick = true;
     else if (a === '--sweep') opts.sweep = true;
+    else if (a.startsWith('--sweep=')) {
+      opts.sweep = a.slice(8).split(',').map((t) => {
+        const m = /^(\d+)x(\d+)$/.exec(t);
+        if (!m) throw new Error(`bench: --sweep= takes tunings WGxTPR separated by commas (64x1,64x8), got '${t}'`);
+        return { WG: Number(m[1]), TPR: Number(m[2]) };
+      });
+    }
+    else if (a === '--vocab') opts.vocab = list(argv[++i], a)[0];
     else if (a === '--suite') suite = argv[++i] ?? '';
     else if (a.startsWith('--suite=')) suite = a.slice(8);
     else if (a === '--layers') opts.layers = list(argv[++i], a)[0];
     else if (a === '--prompts') opts.prompts = list(argv[++i], a);
     else if (a === '--contexts') opts.contexts = list(argv[++i], a);
     else if (a === '--repeats') opts.repeats = list(argv[++i], a)[0];
-    else throw new Error(`bench: unknown argument '${a}' (use --suite ${Object.keys(suites).join('|')} [--quick] [--sweep] [--layers N] [--prompts a,b] [--contexts a,b] [--repeats N])`);
+    else if (a === '--json') json = argv[++i] ?? '';
+    else throw new Error(`bench: unknown argument '${a}' (use --suite ${Object.keys(suites).join('|')} [--quick] [--sweep] [--layers N] [--prompts a,b] [--contexts a,b] [--repeats N] [--vocab N] [--json FILE])`);
   }
   if (!suites[suite]) throw new Error(`bench: --suite must be one of ${Object.keys(suites).join(', ')}; got '${suite}'`);
-  return { suite, opts };
+  if (json === '') throw new Error('bench: --json needs a file name');
+  return { suite, opts, json };
 }
 
 async function main() {
-  const { suite, opts } = parseArgs(process.argv.slice(2));
+  const { suite, opts, json } = parseArgs(process.argv.slice(2));
   const gpu = await Gpu.create();
   const r = gpu.report;
+  if (json) {
+    // Rewritten after every table, so a run cut short keeps what it measured.
+    const record = { suite, args: process.argv.slice(2), date: new Date().toISOString(), report: r, tables: [] as { title: string; rows: Row[] }[] };
+    const write = () => writeFileSync(json, JSON.stringify(record, null, 1));
+    write();
+    setTableSink((title, rows) => {
+      record.tables.push({ title, rows });
+      write();
+    });
+  }
   console.log(`## ${suite}${opts.quick ? ' (quick)' : ''} ${process.argv.slice(2).join(' ')}\n`);
   console.log(`Adapter: ${r.adapter} (${r.backend}${r.software ? ', software: timings are CPU figures, compare ratios only' : ''}); ${r.driverNote}`);
   console.log(`Features: shader-f16 ${r.features.shaderF16}, subgroups ${r.features.subgroups}, timestamp-query ${r.features.timestampQuery}; ${r.precisionReason}`);

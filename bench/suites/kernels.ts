@@ -21,7 +21,8 @@ import { dequantizeQ8, quantizeQ8 } from '../../src/runtime/q8';
 import type { Tensor } from '../../src/runtime/tensor';
 import { Recorder } from '../../src/runtime/recorder';
 import { copy } from '../../src/kernels/copy';
-import { matvecQ4, MATVEC_Q4_TUNING, type MatvecQ4Tuning } from '../../src/kernels/matvec_q4';
+import { matvecQ4, type MatvecQ4Tuning } from '../../src/kernels/matvec_q4';
+import { adapterClass, matvecTuning } from '../../src/kernels/tunings';
 import { matvecQ8 } from '../../src/kernels/matvec_q8';
 import { matmulQ4 } from '../../src/kernels/matmul_q4';
 import { linear } from '../../src/reference/linear';
@@ -107,7 +108,7 @@ export async function kernelsSuite(gpu: Gpu, opts: BenchOptions): Promise<void> 
       const copyGBs = (2 * copyWords * 4) / tCopy / GB;
       copyBw.set(name, copyGBs);
       if (opts.sweep) {
-        for (const tune of SWEEP) {
+        for (const tune of Array.isArray(opts.sweep) ? opts.sweep : SWEEP) {
           const t = await timeGpu(gpu, (r, i) => matvecQ4(r, weights[i % copies], x, y, tune), { perSubmit: per, trials });
           sweepRows.push({ layer: `${name} ${N}×${K}`, WG: tune.WG, TPR: tune.TPR, 'matvec µs': t * 1e6, 'matvec / copy': wBytes / t / GB / copyGBs });
         }
@@ -129,7 +130,13 @@ export async function kernelsSuite(gpu: Gpu, opts: BenchOptions): Promise<void> 
   }
   printTable('4-bit linear kernels (group 32)', rows);
   await lmHeadQ8(gpu, shapes[shapes.length - 1], copyBw, cacheBust, trials);
-  if (opts.sweep) printTable(`matvec tunings (defaults: gpu ${fmtTune(MATVEC_Q4_TUNING.gpu)}, software ${fmtTune(MATVEC_Q4_TUNING.software)})`, sweepRows);
+  if (opts.sweep) {
+    printTable(`matvec tunings (this adapter's default, class ${adapterClass(gpu.report)}: ${fmtTune(matvecTuning(gpu.report))})`, sweepRows);
+    // The fastest per layer: what src/kernels/tunings.ts should hold for this class of adapter.
+    const best = new Map<string, Row>();
+    for (const r of sweepRows) if (!best.has(r.layer as string) || (r['matvec / copy'] as number) > (best.get(r.layer as string)!['matvec / copy'] as number)) best.set(r.layer as string, r);
+    printTable(`fastest matvec tuning per layer on ${gpu.report.adapter} (for src/kernels/tunings.ts, class ${adapterClass(gpu.report)})`, [...best.values()]);
+  }
   const ratios = rows.map((r) => r['matvec / copy'] as number);
   const minRatio = Math.min(...ratios);
   console.log(`Target: q4 matvec weight bandwidth ≥ 0.5 × copy bandwidth. Lowest ratio here: ${minRatio.toFixed(2)} (${minRatio >= 0.5 ? 'met' : 'NOT met'}).`);

@@ -44,14 +44,14 @@ async function verifyTiny(gpu: Gpu): Promise<void> {
 export async function mambaSuite(gpu: Gpu, opts: BenchOptions): Promise<void> {
   await verifyTiny(gpu);
   const layers = opts.layers ?? (opts.quick ? 4 : undefined);
-  const cfg = parseMambaConfig(layers ? { ...MAMBA_130M, num_hidden_layers: layers } : MAMBA_130M);
+  const cfg = parseMambaConfig({ ...MAMBA_130M, ...(layers && { num_hidden_layers: layers }), ...(opts.vocab && { vocab_size: opts.vocab }) });
   const prompts = opts.prompts ?? (opts.quick ? [128, 512] : [128, 512, 2048, 8192]);
   const contexts = opts.contexts ?? (opts.quick ? [128, 2048] : [128, 2048, 8192, 32768]);
   const chunk = 1024;
   const steps = opts.quick || opts.repeats === 1 ? 8 : 32;
   const t0 = performance.now();
   const model = new MambaModel(gpu, cfg, await loadMambaWeights(gpu, randomSource(cfg, 1), cfg, { weights: 'q4' }), { prefillChunk: chunk });
-  console.log(`Model: mamba-130m shape${layers ? ` cut to ${cfg.nLayers} layers` : ''}, random weights, ${model.info.weights} layers and ${model.info.embeddings} embedding (${(model.info.weightBytes / 2 ** 20).toFixed(1)} MiB), loaded in ${((performance.now() - t0) / 1000).toFixed(1)} s\n`);
+  console.log(`Model: mamba-130m shape${layers ? ` cut to ${cfg.nLayers} layers` : ''}${opts.vocab ? ` and a ${cfg.vocabSize}-token vocabulary` : ''}, random weights, ${model.info.weights} layers and ${model.info.embeddings} embedding (${(model.info.weightBytes / 2 ** 20).toFixed(1)} MiB), loaded in ${((performance.now() - t0) / 1000).toFixed(1)} s\n`);
   const token = gpu.empty([1], 'u32', 'bench.token');
   const rows: Row[] = [];
   const state = model.createState();

@@ -42,7 +42,7 @@ async function verifyTiny(gpu: Gpu): Promise<void> {
 export async function transformerSuite(gpu: Gpu, opts: BenchOptions): Promise<void> {
   await verifyTiny(gpu);
   const layers = opts.layers ?? (opts.quick ? 4 : undefined);
-  const cfg = parseTransformerConfig(layers ? { ...SMOLLM2_135M, num_hidden_layers: layers } : SMOLLM2_135M);
+  const cfg = parseTransformerConfig({ ...SMOLLM2_135M, ...(layers && { num_hidden_layers: layers }), ...(opts.vocab && { vocab_size: opts.vocab }) });
   const prompts = opts.prompts ?? (opts.quick ? [128, 512] : [128, 512, 2048]);
   const contexts = opts.contexts ?? (opts.quick ? [128, 2048] : [128, 2048, 8192]);
   // Decode steps timed per context: fewer where each step is slow (a software adapter).
@@ -50,7 +50,7 @@ export async function transformerSuite(gpu: Gpu, opts: BenchOptions): Promise<vo
   const maxContext = Math.max(...contexts, ...prompts) + steps;
   const t0 = performance.now();
   const model = new TransformerModel(gpu, cfg, await loadTransformerWeights(gpu, randomSource(cfg, 1), cfg, { weights: 'q4' }), { maxContext, prefillChunk: 512 });
-  console.log(`Model: SmolLM2-135M shape${layers ? ` cut to ${cfg.nLayers} layers` : ''}, random weights, ${model.info.weights} layers and ${model.info.embeddings} embedding (${(model.info.weightBytes / 2 ** 20).toFixed(1)} MiB), loaded in ${((performance.now() - t0) / 1000).toFixed(1)} s\n`);
+  console.log(`Model: SmolLM2-135M shape${layers ? ` cut to ${cfg.nLayers} layers` : ''}${opts.vocab ? ` and a ${cfg.vocabSize}-token vocabulary` : ''}, random weights, ${model.info.weights} layers and ${model.info.embeddings} embedding (${(model.info.weightBytes / 2 ** 20).toFixed(1)} MiB), loaded in ${((performance.now() - t0) / 1000).toFixed(1)} s\n`);
   const token = gpu.empty([1], 'u32', 'bench.token');
   const rows: Row[] = [];
   try {

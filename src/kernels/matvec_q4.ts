@@ -4,33 +4,15 @@ import source from './matvec_q4.wgsl?raw';
 import { Params, type Recorder } from '../runtime/recorder';
 import { fmtShape, type Tensor } from '../runtime/tensor';
 import { expectActivation, expectQuantWeight, expectVectorOf } from './checks';
+import { matvecTuning, type MatvecTuning } from './tunings';
 
 const kernel = defineKernel({ name: 'matvec_q4', source, libs: [lib.common, lib.matvecQuant] });
 
-/** Tuning knobs (override constants): threads per workgroup, lanes per team of 4 rows (a divisor of WG). */
-export interface MatvecQ4Tuning { WG: number; TPR: number }
+/** Tuning knobs (override constants): threads per workgroup, lanes per team of 4 rows (a divisor of WG); defaults per adapter in tunings.ts. */
+export type MatvecQ4Tuning = MatvecTuning;
 
 /** Rows one thread (TPR = 1) or one team of TPR lanes computes: fixed by the shader's vec4 accumulators. */
 const ROWS_PER_TEAM = 4;
-
-/**
- * Defaults per kind of adapter (the variant is in the pipeline key, so both can coexist).
- * gpu: 8 lanes per team read 128 consecutive bytes of each of its 4 rows per
- *   step; 32 rows per workgroup spread a 1536-row layer over 48 workgroups.
- *   Chosen by reasoning: no GPU was at hand to time it; `npm run bench --
- *   --suite kernels --sweep` times the alternatives on the adapter at hand.
- * software (SwiftShader, 2 CPU cores): a thread per 4 rows, no barrier.
- *   Weight bandwidth / copy bandwidth of the same bytes, G 32, best of 3-4
- *   rounds (the two cores are shared, so figures move by ~10%):
- *       (N×K)       thread per row, shift per code   4 rows per thread, masks (WG 16 / 64 / 256)
- *     1536×576      0.126                            0.375 / 0.381 / 0.337
- *     576×1536      0.142                            0.362 (WG 64)
- *     8192×576      0.103                            0.328 / 0.321 / 0.318
- *   8 rows per thread was no faster (0.28-0.36). Any TPR > 1 is 2-10x slower
- *   on SwiftShader (the barrier). The CPU pays per instruction and per
- *   gathered 4-byte load, not per byte: these ratios say nothing of a GPU.
- */
-export const MATVEC_Q4_TUNING = { gpu: { WG: 64, TPR: 8 }, software: { WG: 64, TPR: 1 } } as const satisfies Record<string, MatvecQ4Tuning>;
 
 /**
  * y = W x for one token: W q4 (N, K) (out, in), x (K) or (1, K) f32|f16, y (N)
@@ -52,7 +34,7 @@ export function dispatchQuantMatvec(rec: Recorder, k: Kernel, dtype: 'q4' | 'q8'
   expectVectorOf(op, 'x', x, K, type);
   expectVectorOf(op, 'y', y, N, type);
   if (y.buffer === x.buffer) throw new Error(`${op}: y '${y.label}' shares a buffer with x '${x.label}'; an input bound read and an output bound read_write cannot alias`);
-  const { WG, TPR } = tune ?? (rec.gpu.report.software ? MATVEC_Q4_TUNING.software : MATVEC_Q4_TUNING.gpu);
+  const { WG, TPR } = tune ?? matvecTuning(rec.gpu.report);
   if (!(Number.isInteger(WG) && Number.isInteger(TPR) && TPR >= 1 && WG % TPR === 0)) {
     throw new Error(`${op}: tuning WG ${WG}, TPR ${TPR} is invalid (TPR must be a positive divisor of WG)`);
   }

@@ -12,8 +12,8 @@ const kernel = defineKernel({ name: 'matvec_q8', source, libs: [lib.common, lib.
  * or (1, N) of x's dtype. The decode path of the LM head; see matvec_q8.wgsl.
  *
  * The work split is matvec_q4's, so are its tuning knobs and defaults
- * (MATVEC_Q4_TUNING: 8 lanes per team on a GPU, a barrier-free thread per 4
- * rows on a software adapter). Not timed for q8: a chunk holds 16 codes
+ * (tunings.ts: 8 lanes per team on a GPU, a barrier-free thread per 4 rows
+ * on a software adapter). Not timed for q8: a chunk holds 16 codes
  * instead of 32, so a lane does half the arithmetic per 16-byte load. G is an
  * override constant (in the pipeline key), as in q4. `tune` is for the timing
  * sweep and the tests.

@@ -1,7 +1,8 @@
 import { expect, it } from 'vitest';
 import { Recorder } from '../../src/runtime/recorder';
 import { dequantizeQ4, quantizeQ4, type Q4GroupSize } from '../../src/runtime/q4';
-import { matvecQ4, MATVEC_Q4_TUNING } from '../../src/kernels/matvec_q4';
+import { matvecQ4 } from '../../src/kernels/matvec_q4';
+import { MATVEC_TUNINGS } from '../../src/kernels/tunings';
 import { linear } from '../../src/reference/linear';
 import { describeGpu, poisoned, useGpu } from '../helpers/gpu';
 import { randn } from '../helpers/random';
@@ -33,7 +34,7 @@ describeGpu('matvec_q4', () => {
     // 2 and 3 tail words (K % 32 = 16, 24): more tail words than lanes when TPR < 3
     [9, 16, 32], [33, 80, 64], [5, 24, 32], [70, 600, 128],
   ];
-  const TUNINGS = [MATVEC_Q4_TUNING.gpu, MATVEC_Q4_TUNING.software, { WG: 64, TPR: 4 }, { WG: 32, TPR: 32 }, { WG: 16, TPR: 2 }];
+  const TUNINGS = [MATVEC_TUNINGS.gpu.tuning, MATVEC_TUNINGS.software.tuning, { WG: 64, TPR: 4 }, { WG: 32, TPR: 32 }, { WG: 16, TPR: 2 }];
 
   it.each(CASES)('N %i × K %i, group %i matches the float64 reference on the dequantized weights', async (N, K, G) => {
     const g = gpu();

@@ -3,7 +3,7 @@ import { Recorder } from '../../src/runtime/recorder';
 import { dequantizeQ8, quantizeQ8 } from '../../src/runtime/q8';
 import type { Q4GroupSize } from '../../src/runtime/q4';
 import { matvecQ8 } from '../../src/kernels/matvec_q8';
-import { MATVEC_Q4_TUNING } from '../../src/kernels/matvec_q4';
+import { MATVEC_TUNINGS } from '../../src/kernels/tunings';
 import { linear } from '../../src/reference/linear';
 import { describeGpu, poisoned, useGpu } from '../helpers/gpu';
 import { randn } from '../helpers/random';
@@ -36,7 +36,7 @@ describeGpu('matvec_q8', () => {
     // a thread or team computes 4 rows: N = 4k + 2 with aligned rows (K % 16 == 0)
     [6, 64, 32], [130, 320, 64],
   ];
-  const TUNINGS = [MATVEC_Q4_TUNING.gpu, MATVEC_Q4_TUNING.software, { WG: 64, TPR: 4 }, { WG: 32, TPR: 32 }, { WG: 16, TPR: 2 }];
+  const TUNINGS = [MATVEC_TUNINGS.gpu.tuning, MATVEC_TUNINGS.software.tuning, { WG: 64, TPR: 4 }, { WG: 32, TPR: 32 }, { WG: 16, TPR: 2 }];
 
   it.each(CASES)('N %i × K %i, group %i matches the float64 reference on the dequantized weights', async (N, K, G) => {
     const g = gpu();

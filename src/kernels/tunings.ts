@@ -1,0 +1,44 @@
+// Kernel tunings per class of adapter, kept as data: the figure that chose
+// each one and the adapter it was measured on sit beside it. A GPU run of the
+// kit (scripts/gpu-check.sh: `--suite kernels --sweep`) prints the best
+// tuning per layer; copy it here with its adapter, and the kernel takes it on
+// every adapter of that class.
+
+import type { DeviceReport } from '../runtime/device';
+
+/** Which tuning an adapter gets: its vendor's where one was measured, else the general GPU one; CPUs apart. */
+export type AdapterClass = 'software' | 'nvidia' | 'amd' | 'intel' | 'apple' | 'gpu';
+
+export function adapterClass(report: Pick<DeviceReport, 'adapter' | 'software'>): AdapterClass {
+  if (report.software) return 'software';
+  const name = report.adapter.toLowerCase();
+  for (const vendor of ['nvidia', 'amd', 'intel', 'apple'] as const) if (name.includes(vendor)) return vendor;
+  return /radeon|ati\b/.test(name) ? 'amd' : 'gpu';
+}
+
+/** A tuning for a class of adapter, with where it comes from. */
+export interface Measured<T> {
+  tuning: T;
+  /** The adapter and the figures that chose it, or why it is a guess. */
+  source: string;
+}
+
+/** Threads per workgroup and lanes per team of 4 rows of matvec_q4 and matvec_q8 (lib/matvec_quant.wgsl). */
+export interface MatvecTuning { WG: number; TPR: number }
+
+export const MATVEC_TUNINGS: Partial<Record<AdapterClass, Measured<MatvecTuning>>> & { gpu: Measured<MatvecTuning>; software: Measured<MatvecTuning> } = {
+  // 8 lanes per team read 128 consecutive bytes of each of its 4 rows per step;
+  // 32 rows per workgroup spread a 1536-row layer over 48 workgroups.
+  gpu: { tuning: { WG: 64, TPR: 8 }, source: 'not measured: chosen by reasoning, no GPU has run the sweep yet' },
+  // A thread per 4 rows, no barrier (any TPR > 1 is 2-10x slower there).
+  // Weight bandwidth / copy bandwidth, G 32, best of 3-4 rounds: 0.38 at
+  // 1536×576, 0.36 at 576×1536, 0.33 at 8192×576 (a thread per row and a
+  // shift per code gave 0.13 / 0.14 / 0.10; 8 rows per thread 0.28-0.36).
+  software: { tuning: { WG: 64, TPR: 1 }, source: 'SwiftShader 5.0.0 through Dawn, 2-core x86-64 CPU, 2026-11' },
+};
+
+/** The matvec tuning for this adapter. */
+export function matvecTuning(report: Pick<DeviceReport, 'adapter' | 'software'>): MatvecTuning {
+  const cls = adapterClass(report);
+  return (MATVEC_TUNINGS[cls] ?? MATVEC_TUNINGS.gpu).tuning;
+}

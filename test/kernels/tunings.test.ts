@@ -1,0 +1,14 @@
+import { expect, it } from 'vitest';
+import { adapterClass, MATVEC_TUNINGS, matvecTuning } from '../../src/kernels/tunings';
+
+it('adapters fall into classes by vendor; a class with no measured tuning takes the general GPU one', () => {
+  expect(adapterClass({ adapter: 'google / swiftshader / SwiftShader driver 5.0.0', software: true })).toBe('software');
+  expect(adapterClass({ adapter: 'nvidia / hopper / NVIDIA H200', software: false })).toBe('nvidia');
+  expect(adapterClass({ adapter: 'AMD Radeon RX 7900 XTX', software: false })).toBe('amd');
+  expect(adapterClass({ adapter: 'apple / metal-3 / Apple M3', software: false })).toBe('apple');
+  expect(adapterClass({ adapter: 'qualcomm / adreno-7xx', software: false })).toBe('gpu');
+  expect(matvecTuning({ adapter: 'qualcomm / adreno-7xx', software: false })).toEqual(MATVEC_TUNINGS.gpu.tuning);
+  expect(matvecTuning({ adapter: 'SwiftShader', software: true })).toEqual(MATVEC_TUNINGS.software.tuning);
+  // Every entry names where it comes from.
+  for (const m of Object.values(MATVEC_TUNINGS)) expect(m!.source.length).toBeGreaterThan(10);
+});
