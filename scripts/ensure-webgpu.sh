@@ -10,6 +10,7 @@ set -euo pipefail
 need=()
 [ -f /usr/lib/chromium/vk_swiftshader_icd.json ] || need+=(chromium)
 ldconfig -p 2>/dev/null | grep -q 'libvulkan\.so\.1' || need+=(libvulkan1)
+command -v xz >/dev/null || need+=(xz-utils) # the GPU kit's test packs with xz
 [ ${#need[@]} -eq 0 ] && exit 0
 
 if ! command -v apt-get >/dev/null; then
