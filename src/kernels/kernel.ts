@@ -8,6 +8,7 @@
 // change per call never enter the key: they go in the uniform Params.
 
 import type { Binding, Recorder } from '../runtime/recorder';
+import { lib } from './lib';
 
 export type ElementType = 'f32' | 'f16';
 
@@ -25,6 +26,10 @@ export type Overrides = Readonly<Record<string, number>>;
 
 export interface Kernel {
   readonly name: string;
+  /** The whole WGSL of a variant's module: prelude, snippets, then the op's own source. */
+  code(type: ElementType): string;
+  /** Which file a line of code(type) comes from, as 'attention_tile.wgsl:12' (the prelude is 'prelude:1'). */
+  locate(type: ElementType, line: number): string;
   /** The key of a variant: name, element type, then overrides in sorted order. */
   key(type: ElementType, overrides?: Overrides): string;
   /** Records one dispatch of this kernel's variant. */
@@ -32,21 +37,39 @@ export interface Kernel {
 }
 
 const prelude = (type: ElementType) => (type === 'f16' ? 'enable f16;\nalias T = f16;\n' : 'alias T = f32;\n');
+const libName = (snippet: string) => `${Object.entries(lib).find(([, s]) => s === snippet)?.[0].replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`) ?? 'lib'}.wgsl`;
+
+/** Every kernel defined so far (each op's module defines its own on import): the compilation checks walk them. */
+export const KERNELS: Kernel[] = [];
 
 export function defineKernel(def: KernelDef): Kernel {
-  const code = (type: ElementType) => [prelude(type), ...(def.libs ?? []), def.source].join('\n');
+  const parts = (type: ElementType): [string, string][] => [['prelude', prelude(type)], ...(def.libs ?? []).map((s): [string, string] => [libName(s), s]), [`${def.name}.wgsl`, def.source]];
+  const code = (type: ElementType) => parts(type).map(([, s]) => s).join('\n');
+  const locate = (type: ElementType, line: number) => {
+    let first = 1;
+    for (const [file, s] of parts(type)) {
+      const lines = s.split('\n').length;
+      if (line < first + lines) return `${file}:${line - first + 1}`;
+      first += lines;
+    }
+    return `line ${line}`;
+  };
   const key = (type: ElementType, overrides: Overrides = {}) =>
     [def.name, type, ...Object.keys(overrides).sort().map((k) => `${k}${overrides[k]}`)].join('_');
-  return {
+  const kernel: Kernel = {
     name: def.name,
+    code,
+    locate,
     key,
     dispatch(rec, v, bindings, params, groups) {
       const type = v.type ?? 'f32';
       if (type === 'f16' && !rec.gpu.report.features.shaderF16) throw new Error(`${def.name}: f16 needs the shader-f16 feature, which this adapter lacks`);
-      const pipeline = rec.gpu.pipeline(key(type, v.overrides), `${def.name}_${type}`, code(type), { ...v.overrides });
+      const pipeline = rec.gpu.pipeline(key(type, v.overrides), `${def.name}_${type}`, code(type), { ...v.overrides }, (line) => locate(type, line));
       rec.dispatch(def.name, pipeline, bindings, params, groups);
     },
   };
+  KERNELS.push(kernel);
+  return kernel;
 }
 
 

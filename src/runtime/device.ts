@@ -71,10 +71,17 @@ export function setHostWebGpu(fn: HostWebGpu): void {
   hostWebGpu = fn;
 }
 
-function describeAdapter(info: GPUAdapterInfo | undefined): string {
-  if (!info) return 'unknown adapter';
-  const parts = [info.vendor, info.architecture, info.device, info.description].filter((s) => s && s.length > 0);
-  return parts.length ? [...new Set(parts)].join(' / ') : 'unknown adapter';
+/**
+ * The adapter by its names where it gives them; where it gives none (Firefox
+ * leaves them empty), by what is known of it: fallback or not, and its features.
+ */
+export function describeAdapter(info: GPUAdapterInfo | undefined, features: ReadonlySet<string>): string {
+  const parts = [info?.vendor, info?.architecture, info?.device, info?.description].filter((s): s is string => !!s && s.length > 0);
+  if (parts.length) return [...new Set(parts)].join(' / ');
+  const fallback = (info as { isFallbackAdapter?: boolean } | undefined)?.isFallbackAdapter;
+  const kind = fallback === true ? 'a fallback (software) adapter' : fallback === false ? 'a hardware adapter' : 'an adapter';
+  const shown = ['shader-f16', 'subgroups', 'timestamp-query'].filter((f) => features.has(f));
+  return `${kind} that gives no name (features: ${shown.length ? shown.join(', ') : 'none of shader-f16, subgroups, timestamp-query'})`;
 }
 
 /**
@@ -113,7 +120,7 @@ export async function requestDevice(options: DeviceOptions = {}): Promise<Device
   const device = await adapter.requestDevice({ requiredLimits, requiredFeatures, label: 'tessera' });
 
   const info = adapter.info ?? (device as { adapterInfo?: GPUAdapterInfo }).adapterInfo;
-  const adapterName = describeAdapter(info);
+  const adapterName = describeAdapter(info, device.features as ReadonlySet<string>);
   const software = /swiftshader|llvmpipe|lavapipe|cpu/i.test(adapterName) || (info as { isFallbackAdapter?: boolean } | undefined)?.isFallbackAdapter === true;
   const shaderF16 = device.features.has('shader-f16');
   const precision = options.preferF16 && shaderF16 ? 'f16' : 'f32';

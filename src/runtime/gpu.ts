@@ -182,7 +182,7 @@ export class Gpu {
    * The cached compute pipeline for `key`, compiled from `code` on first use.
    * Compile and validation errors are collected and raised at the next submit.
    */
-  pipeline(key: string, moduleKey: string, code: string, constants: Record<string, number>): GPUComputePipeline {
+  pipeline(key: string, moduleKey: string, code: string, constants: Record<string, number>, locate: (line: number) => string = (line) => `line ${line}`): GPUComputePipeline {
     const hit = this.pipelineCache.get(key);
     if (hit) return hit;
     this.assertAlive(`pipeline '${key}'`);
@@ -193,7 +193,8 @@ export class Gpu {
       this.moduleCache.set(moduleKey, module);
     }
     const pipeline = this.device.createComputePipeline({ label: key, layout: 'auto', compute: { module, entryPoint: 'main', constants } });
-    this.track(this.device.popErrorScope().then((e) => e && new Error(`pipeline '${key}' failed to build: ${e.message}`)));
+    const built = module;
+    this.track(this.device.popErrorScope().then(async (e) => e && new Error(`pipeline '${key}' failed to build: ${e.message.trim()}${await compilerMessages(built, locate)}`)));
     this.pipelineCache.set(key, pipeline);
     return pipeline;
   }
@@ -244,6 +245,17 @@ export class Gpu {
     this.ring = null;
     this.device.destroy();
   }
+}
+
+/**
+ * The compiler's own messages with where they point ('; error at
+ * attention_tile.wgsl:12:5: ...'): some implementations' error scopes say
+ * only "Parsing error".
+ */
+export async function compilerMessages(module: GPUShaderModule, locate: (line: number) => string): Promise<string> {
+  const info = await module.getCompilationInfo().catch(() => null);
+  const messages = info?.messages.filter((m) => m.type === 'error') ?? [];
+  return messages.map((m) => `; ${m.type} at ${locate(m.lineNum)}:${m.linePos}: ${m.message.trim().split('\n')[0]}`).join('');
 }
 
 function checkShape(op: string, label: string, shape: readonly number[]): void {

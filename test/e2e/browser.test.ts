@@ -1,7 +1,10 @@
-// The library in real headless Chromium (Debian's chromium, driven by
-// playwright-core): WebGPU from navigator.gpu on SwiftShader, a kernel, and a
-// model loaded from in-memory Blobs (f32, and the default 4-bit layers with an
-// 8-bit embedding) and over HTTP (Range requests), checked
+// The library in two real headless browsers, two WebGPU implementations:
+// Chromium (Dawn and Tint, on SwiftShader) and Firefox ESR (wgpu and Naga, on
+// Mesa's lavapipe); see helpers/browsers.ts. In each: WebGPU from
+// navigator.gpu, every kernel compiled with no compiler message (in f16 too
+// where the adapter has shader-f16), a kernel run, the tiny transformer loaded
+// from in-memory Blobs (f32, and the default 4-bit layers with an 8-bit
+// embedding) and over HTTP (Range requests), and the tiny Mamba, checked
 // against the float64 references.
 
 import { afterAll, beforeAll, expect, it } from 'vitest';
@@ -11,21 +14,21 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { extname, join, normalize } from 'node:path';
 import { build } from 'vite';
-import { chromium, type Browser } from 'playwright-core';
 import { describeGpu } from '../helpers/gpu';
-import { tinyTransformer } from '../helpers/checkpoints';
+import { tinyMamba, tinyTransformer } from '../helpers/checkpoints';
+import { ENGINES, openBrowser, type BrowserSession } from '../helpers/browsers';
 import { refForward } from '../../src/reference/transformer';
+import { refMambaForward } from '../../src/reference/mamba';
 import * as ref from '../../src/reference/ops';
 import { asLoaded, relMaxErr } from '../helpers/models';
 import { transformerTensorShapes } from '../../src/models/transformer/weights';
 import { expectClose } from '../helpers/compare';
 
-const CHROMIUM = '/usr/bin/chromium';
 const TYPES: Record<string, string> = { '.html': 'text/html', '.js': 'text/javascript', '.map': 'application/json' };
 
-describeGpu('in headless Chromium', () => {
+for (const engine of ENGINES) describeGpu(`in headless ${engine}`, () => {
   let server: Server;
-  let browser: Browser;
+  let browser: BrowserSession;
   let url = '';
   // The checkpoint the page also loads from Blobs, served under /model/ as a
   // static host or the Hugging Face hub serves it: HEAD, and Range GETs.
@@ -58,12 +61,7 @@ describeGpu('in headless Chromium', () => {
     await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
     const port = (server.address() as { port: number }).port;
     url = `http://127.0.0.1:${port}/`;
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ['--no-sandbox', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync',
-        '--enable-unsafe-webgpu', '--use-webgpu-adapter=swiftshader'],
-    });
+    browser = await openBrowser(engine);
   });
 
   afterAll(async () => {
@@ -71,16 +69,21 @@ describeGpu('in headless Chromium', () => {
     server?.close();
   });
 
-  it('gets a device from navigator.gpu, runs a kernel, loads a model from Blobs and from a URL, and generates', async () => {
-    const page = await browser.newPage();
-    await page.goto(url);
-    await page.waitForFunction(() => window.__result !== undefined, undefined, { timeout: 120_000 });
-    const r = (await page.evaluate(() => window.__result)) as {
-      error?: string; report: { backend: string; adapter: string }; x: number[]; w: number[]; norm: number[]; logits: number[]; urlLogits: number[]; q4Logits: number[]; text: string; memoryBefore: number; memoryAfter: number;
+  it('gets a device from navigator.gpu, compiles every kernel, runs one, loads models from Blobs and from a URL, and generates', async () => {
+    const r = (await browser.result(url)) as {
+      error?: string; report: { backend: string; adapter: string; software: boolean; features: { shaderF16: boolean } }; compiled: { kernels: number; types: string[]; messages: string[] };
+      x: number[]; w: number[]; norm: number[]; logits: number[]; urlLogits: number[]; q4Logits: number[]; mambaLogits: number[]; text: string; memoryBefore: number; memoryAfter: number;
     };
     expect(r.error, r.error).toBeUndefined();
     expect(r.report.backend).toBe('browser');
-    expect(r.report.adapter).toMatch(/swiftshader/i);
+    expect(r.report.software).toBe(true);
+    // Chromium names SwiftShader; Firefox names no adapter and is described by what it offers (lavapipe: shader-f16).
+    expect(r.report.adapter).toMatch(engine === 'chromium' ? /swiftshader/i : /a fallback \(software\) adapter that gives no name \(features: shader-f16/);
+    // What each engine offers on its driver here (the README's browser table).
+    expect(r.report.features).toEqual(engine === 'chromium' ? { shaderF16: false, subgroups: true, timestampQuery: true } : { shaderF16: true, subgroups: false, timestampQuery: true });
+    expect(r.compiled.kernels).toBeGreaterThan(20);
+    expect(r.compiled.types).toEqual(r.report.features.shaderF16 ? ['f32', 'f16'] : ['f32']);
+    expect(r.compiled.messages).toEqual([]);
     expectClose(r.norm, ref.rmsnorm(r.x, r.w, 3, 40, 1e-5), { atol: 1e-6, rtol: 1e-5 }, 'rmsnorm in the browser');
     const ck = tinyTransformer({ seed: 5 });
     const ids = [3, 60, 101, 7];
@@ -93,8 +96,9 @@ describeGpu('in headless Chromium', () => {
     const weightGets = served.filter((s) => s.file.endsWith('.safetensors') && s.method === 'GET');
     expect(weightGets.length).toBeGreaterThan(1);
     expect(weightGets.every((s) => s.range !== null), JSON.stringify(weightGets)).toBe(true);
+    const mk = tinyMamba({ seed: 6 });
+    expect(relMaxErr(r.mambaLogits, refMambaForward(mk.config, (n) => mk.weights.get(n)!, ids))).toBeLessThan(1e-4);
     expect(r.text.length).toBeGreaterThan(0);
     expect(r.memoryBefore).toBeGreaterThan(r.memoryAfter);
-    await page.close();
   });
 });

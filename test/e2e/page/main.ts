@@ -6,7 +6,23 @@
 import { Gpu, loadModel } from '../../../src/index';
 import { Recorder } from '../../../src/runtime/recorder';
 import { rmsnorm } from '../../../src/kernels/rmsnorm';
-import { tinyTransformer } from '../../helpers/checkpoints';
+import { KERNELS } from '../../../src/kernels/kernel';
+import { tinyMamba, tinyTransformer } from '../../helpers/checkpoints';
+
+import.meta.glob('../../../src/kernels/*.ts', { eager: true }); // each op's module defines its kernel on import
+
+/** Every kernel's module compiled in f32 and, where the adapter has shader-f16, f16: the compiler's messages, if any. */
+async function compileAll(gpu: Gpu): Promise<{ kernels: number; types: string[]; messages: string[] }> {
+  const types = gpu.report.features.shaderF16 ? (['f32', 'f16'] as const) : (['f32'] as const);
+  const messages: string[] = [];
+  for (const k of KERNELS) {
+    for (const type of types) {
+      const module = gpu.device.createShaderModule({ label: `${k.name}_${type}`, code: k.code(type) });
+      for (const m of (await module.getCompilationInfo()).messages) messages.push(`${k.name} ${type}: ${m.type} at ${k.locate(type, m.lineNum)}: ${m.message}`);
+    }
+  }
+  return { kernels: KERNELS.length, types: [...types], messages };
+}
 
 declare global {
   interface Window { __result?: unknown }
@@ -14,6 +30,7 @@ declare global {
 
 async function run() {
   const gpu = await Gpu.create();
+  const compiled = await compileAll(gpu);
   const x = Float32Array.from({ length: 3 * 40 }, (_, i) => Math.sin(i));
   const w = Float32Array.from({ length: 40 }, (_, i) => 1 + i / 40);
   const tx = gpu.upload(x, [3, 40], { label: 'x' });
@@ -37,11 +54,17 @@ async function run() {
   const remote = await loadModel(new URL('model/', location.href).href, { weights: 'f32', device: gpu, maxContext: 64 });
   const urlLogits = Array.from(await remote.logits([3, 60, 101, 7]));
   remote.dispose();
+  // The tiny Mamba too, from Blobs.
+  const mk = tinyMamba({ seed: 6 });
+  const mambaFiles = Object.fromEntries(Object.entries(mk.files).map(([name, bytes]) => [name, new Blob([bytes as Uint8Array<ArrayBuffer>])]));
+  const mamba = await loadModel(mambaFiles, { weights: 'f32', device: gpu });
+  const mambaLogits = Array.from(await mamba.logits([3, 60, 101, 7]));
+  mamba.dispose();
   let text = '';
   for await (const piece of lm.generate('the cat', { maxNewTokens: 6, seed: 3, temperature: 0.9 })) text += piece;
   const memoryBefore = gpu.ledger.report().total;
   lm.dispose();
-  return { report: gpu.report, x: Array.from(x), w: Array.from(w), norm, logits, urlLogits, q4Logits, text, memoryBefore, memoryAfter: gpu.ledger.report().total };
+  return { report: gpu.report, compiled, x: Array.from(x), w: Array.from(w), norm, logits, urlLogits, q4Logits, mambaLogits, text, memoryBefore, memoryAfter: gpu.ledger.report().total };
 }
 
 run().then(

@@ -1,0 +1,52 @@
+// Every kernel assembles (prelude, snippets, its own source) into a module the
+// compiler takes without a message, in f32 and, where the adapter has
+// shader-f16, in f16; and a module that does not compile is reported with the
+// compiler's message and the file and line it points to.
+
+import { expect, it } from 'vitest';
+import { defineKernel, KERNELS } from '../../src/kernels/kernel';
+import { lib } from '../../src/kernels/lib';
+import { Recorder } from '../../src/runtime/recorder';
+import { describeAdapter } from '../../src/runtime/device';
+import { describeGpu, useGpu } from '../helpers/gpu';
+
+import.meta.glob('../../src/kernels/*.ts', { eager: true }); // each op's module defines its kernel on import
+
+describeGpu('kernel compilation', () => {
+  const gpu = useGpu();
+
+  it('every kernel compiles with no message, in f32 and, where the adapter has it, in f16', async () => {
+    const g = gpu();
+    expect(KERNELS.length).toBeGreaterThan(20);
+    const types = g.report.features.shaderF16 ? (['f32', 'f16'] as const) : (['f32'] as const);
+    const messages: string[] = [];
+    for (const k of KERNELS) {
+      for (const type of types) {
+        const module = g.device.createShaderModule({ label: `${k.name}_${type}`, code: k.code(type) });
+        for (const m of (await module.getCompilationInfo()).messages) messages.push(`${k.name} ${type}: ${m.type} at ${k.locate(type, m.lineNum)}: ${m.message}`);
+      }
+    }
+    expect(messages).toEqual([]);
+  });
+
+  it("a kernel that does not compile is an Error with the compiler's message and the file and line", async () => {
+    const g = gpu();
+    const broken = defineKernel({ name: 'broken_for_test', libs: [lib.common], source: '@compute @workgroup_size(1)\nfn main() {\n  let x: i32 = 1.5;\n}\n' });
+    const rec = new Recorder(g, 'broken');
+    broken.dispatch(rec, {}, [], null, [1]);
+    const lines = lib.common.split('\n').length;
+    await expect(rec.submit()).rejects.toThrow(new RegExp(`pipeline 'broken_for_test_f32' failed to build: [\\s\\S]*; error at broken_for_test\\.wgsl:3:\\d+: `));
+    expect(broken.locate('f32', 1)).toBe('prelude:1');
+    expect(broken.locate('f32', 3)).toBe('common.wgsl:1');
+    expect(broken.locate('f32', 2 + lines + 2)).toBe('broken_for_test.wgsl:2');
+    KERNELS.splice(KERNELS.indexOf(broken), 1);
+  });
+});
+
+it('an adapter that gives no names is described by what is known of it', () => {
+  const empty = { vendor: '', architecture: '', device: '', description: '', isFallbackAdapter: true } as unknown as GPUAdapterInfo;
+  expect(describeAdapter(empty, new Set(['shader-f16', 'timestamp-query']))).toBe('a fallback (software) adapter that gives no name (features: shader-f16, timestamp-query)');
+  expect(describeAdapter(undefined, new Set())).toBe('an adapter that gives no name (features: none of shader-f16, subgroups, timestamp-query)');
+  const named = { vendor: 'nvidia', architecture: 'hopper', device: '', description: 'NVIDIA H200' } as unknown as GPUAdapterInfo;
+  expect(describeAdapter(named, new Set())).toBe('nvidia / hopper / NVIDIA H200');
+});
