@@ -37,6 +37,9 @@ export async function nodeWebGpu(): Promise<{ gpu: GPU; driverNote: string }> {
         );
       }
       process.env.VK_ICD_FILENAMES = swiftshaderIcd();
+      // The driver is chosen: Mesa's device-selection layer (mesa-vulkan-drivers) has nothing
+      // to choose, and only prints "XDG_RUNTIME_DIR is invalid" on machines without a desktop.
+      process.env.NODEVICE_SELECT ??= '1';
       nodeDriverNote = forced === 'swiftshader' ? 'SwiftShader (TESSERA_ADAPTER=swiftshader)' : 'SwiftShader (no GPU device on this machine)';
     } else {
       nodeDriverNote = `system GPU driver (${gpuNodes.join(', ') || process.platform})`;

@@ -252,7 +252,7 @@ export class Gpu {
  * attention_tile.wgsl:12:5: ...'): some implementations' error scopes say
  * only "Parsing error".
  */
-export async function compilerMessages(module: GPUShaderModule, locate: (line: number) => string): Promise<string> {
+async function compilerMessages(module: GPUShaderModule, locate: (line: number) => string): Promise<string> {
   const info = await module.getCompilationInfo().catch(() => null);
   const messages = info?.messages.filter((m) => m.type === 'error') ?? [];
   return messages.map((m) => `; ${m.type} at ${locate(m.lineNum)}:${m.linePos}: ${m.message.trim().split('\n')[0]}`).join('');
