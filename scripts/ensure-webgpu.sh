@@ -10,7 +10,7 @@ set -euo pipefail
 [ "$(uname -s)" = Linux ] || exit 0
 need=()
 [ -f /usr/lib/chromium/vk_swiftshader_icd.json ] || need+=(chromium)
-ldconfig -p 2>/dev/null | grep -q 'libvulkan\.so\.1' || need+=(libvulkan1)
+ldconfig -p 2>/dev/null | grep 'libvulkan\.so\.1' >/dev/null || need+=(libvulkan1)
 if [ "${1:-}" = --tests ]; then
   command -v xz >/dev/null || need+=(xz-utils) # the GPU kit's test packs with xz
   # The browser tests' second engine: Firefox ESR (wgpu), on Mesa's lavapipe.

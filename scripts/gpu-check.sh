@@ -125,7 +125,7 @@ run() {
     node=$(command -v node) || die "no Node.js here and none in the kit (pack without --local)"
   fi
   echo "Node $("$node" --version)"
-  if ! ldconfig -p 2>/dev/null | grep -q 'libvulkan\.so\.1'; then
+  if ! ldconfig -p 2>/dev/null | grep 'libvulkan\.so\.1' >/dev/null; then
     [ -n "$(ls "$kit"/debs/*.deb 2>/dev/null)" ] || die "no Vulkan loader here and none in the kit"
     for f in "$kit"/debs/*.deb; do dpkg -x "$f" /; done
     ldconfig
