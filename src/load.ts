@@ -21,13 +21,10 @@ let shared: Promise<Gpu> | null = null;
  */
 async function sharedGpu(): Promise<Gpu> {
   const current = shared;
-  if (current) {
-    const gpu = await current.catch(() => null);
-    if (gpu && !gpu.lost) return gpu;
-    if (shared === current) shared = null;
-  }
-  shared ??= Gpu.create();
-  const opening = shared;
+  const gpu = await current?.catch(() => null);
+  if (gpu && !gpu.lost) return gpu;
+  if (shared === current) shared = Gpu.create(); // the first caller to find none opens it; the others wait for that one
+  const opening = shared!;
   try {
     return await opening;
   } catch (e) {

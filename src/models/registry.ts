@@ -62,11 +62,11 @@ const transformer: FamilyEntry = {
       throw new Error(`loadModel: maxContext ${maxContext} exceeds the model's ${cfg.maxPositionEmbeddings} positions (max_position_embeddings${cfg.maxPositionEmbeddings < (raw.max_position_embeddings as number) ? ', capped by its sliding window' : ''})`);
     }
     // Before any weight is read: the tensors are the config's, the KV cache and the workspace each fit a buffer.
-    checkTransformerCheckpoint(src, cfg);
+    const shapes = checkTransformerCheckpoint(src, cfg);
     TransformerState.checkFits(gpu, cfg, maxContext);
     const chunk = prefillChunkOf(opts.prefillChunk, maxContext);
     checkWorkspace(gpu, 'transformer', chunk, transformerWorkspace(cfg, chunk));
-    const weights = await loadTransformerWeights(gpu, src, cfg, opts);
+    const weights = await loadTransformerWeights(gpu, src, cfg, opts, shapes);
     return buildOrFree(weights.all, () => new TransformerModel(gpu, cfg, weights, { maxContext, prefillChunk: chunk }));
   },
 };
@@ -81,9 +81,9 @@ const mamba: FamilyEntry = {
     const cfg = parseMambaConfig(raw);
     // maxContext (checked by loadModel) does not apply: the state is the same size at any length.
     const chunk = prefillChunkOf(opts.prefillChunk);
-    checkMambaCheckpoint(src, cfg);
+    const shapes = checkMambaCheckpoint(src, cfg);
     checkWorkspace(gpu, 'mamba', chunk, mambaWorkspace(cfg, chunk));
-    const weights = await loadMambaWeights(gpu, src, cfg, opts);
+    const weights = await loadMambaWeights(gpu, src, cfg, opts, shapes);
     return buildOrFree(weights.all, () => new MambaModel(gpu, cfg, weights, { prefillChunk: chunk }));
   },
 };

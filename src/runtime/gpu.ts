@@ -19,6 +19,8 @@ export type HostArray = Float32Array | Int32Array | Uint32Array;
 
 const STORAGE = () => GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
 const align = (n: number, a: number) => Math.ceil(n / a) * a;
+/** Readbacks up to this many bytes share kept buffers (Gpu.takeReadback). */
+const SMALL_READBACK = 256;
 
 export class Gpu {
   readonly ledger = new MemoryLedger();
@@ -28,6 +30,8 @@ export class Gpu {
   private pendingErrors: Promise<Error | null>[] = [];
   /** Uniform parameters and step inputs of one submit (recorder.ts); grows by doubling. */
   private ring: DeviceBuffer | null = null;
+  /** Small readback buffers kept for the next step (takeReadback). */
+  private readonly readbacks: DeviceBuffer[] = [];
   /** Buffers made inside allOrNothing() calls, innermost last. */
   private readonly scopes: DeviceBuffer[][] = [];
   private lostInfo: { reason: string; message: string } | null = null;
@@ -116,6 +120,23 @@ export class Gpu {
     } finally {
       this.scopes.pop();
     }
+  }
+
+  /**
+   * A MAP_READ buffer for reading back `bytes`. A step reads back a few bytes
+   * (the chosen token), so small ones are kept and reused rather than made,
+   * error-scoped and destroyed on every step; give each back with returnReadback().
+   */
+  takeReadback(label: string, bytes: number): DeviceBuffer {
+    const kept = bytes <= SMALL_READBACK ? this.readbacks.findIndex((b) => b.size >= bytes) : -1;
+    if (kept >= 0) return this.readbacks.splice(kept, 1)[0];
+    return this.createBuffer(label, bytes, 'scratch', GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST);
+  }
+
+  /** Takes back a buffer from takeReadback(), unmapped: a small one that served is kept, any other destroyed. */
+  returnReadback(buffer: DeviceBuffer, served: boolean): void {
+    if (served && buffer.size <= SMALL_READBACK && this.readbacks.length < 8 && !this.lostInfo) this.readbacks.push(buffer);
+    else buffer.destroy();
   }
 
   /** An uninitialised (zeroed) tensor that owns its buffer. */
@@ -243,6 +264,7 @@ export class Gpu {
   destroy(): void {
     this.ring?.destroy();
     this.ring = null;
+    for (const b of this.readbacks.splice(0)) b.destroy();
     this.device.destroy();
   }
 }

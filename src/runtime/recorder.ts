@@ -86,8 +86,9 @@ export class Recorder {
     t.assertAlive('read');
     if (isQuantized(t.dtype)) throw new Error(`read: ${t.dtype} tensor '${t.label}' cannot be read back`);
     const bytes = Math.ceil(t.byteLength / 4) * 4;
-    // A staging buffer of the recorder's own, counted in the ledger while it lives.
-    const staging = this.gpu.createBuffer(`${this.label}.readback`, bytes, 'scratch', GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST);
+    // Counted in the ledger; small ones are kept by the Gpu for the next step.
+    const staging = this.gpu.takeReadback(`${this.label}.readback`, bytes);
+    let served = false;
     try {
       this.encodeAndSubmit((enc) => enc.copyBufferToBuffer(t.buffer.gpuBuffer, t.offset, staging.gpuBuffer, 0, bytes));
       await this.gpu.checkErrors(`submit '${this.label}'`);
@@ -99,8 +100,9 @@ export class Recorder {
         this.gpu.assertAlive(`read '${t.label}'`);
         throw new Error(`read '${t.label}': mapping the readback buffer failed (${(e as Error).name}: ${(e as Error).message || 'no message'})`);
       }
-      const copy = staging.gpuBuffer.getMappedRange().slice(0);
+      const copy = staging.gpuBuffer.getMappedRange(0, bytes).slice(0);
       staging.gpuBuffer.unmap();
+      served = true;
       switch (t.dtype) {
         case 'f32': return new Float32Array(copy, 0, t.numel);
         case 'i32': return new Int32Array(copy, 0, t.numel);
@@ -108,7 +110,7 @@ export class Recorder {
         case 'f16': return Float32Array.from(new Uint16Array(copy, 0, t.numel), f16BitsToF32);
       }
     } finally {
-      staging.destroy();
+      this.gpu.returnReadback(staging, served);
     }
   }
 

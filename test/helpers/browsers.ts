@@ -24,26 +24,36 @@ export interface BrowserSession {
   close(): Promise<void>;
 }
 
+/** The part of a Playwright or Puppeteer page the tests use: the two APIs agree on these. */
+interface Page {
+  goto(url: string): Promise<unknown>;
+  evaluate<T>(fn: () => T): Promise<T>;
+  close(): Promise<void>;
+}
+
+/** Opens `url` in a new page and waits (polling) until it has set window.__result. */
+async function resultOf(page: Page, url: string, timeoutMs: number): Promise<unknown> {
+  try {
+    await page.goto(url);
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const result = await page.evaluate(() => (window as { __result?: unknown }).__result);
+      if (result !== undefined) return result;
+      if (Date.now() > deadline) throw new Error(`the page at ${url} set no result within ${timeoutMs} ms`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  } finally {
+    await page.close();
+  }
+}
+
 export async function openBrowser(engine: Engine): Promise<BrowserSession> {
   if (engine === 'chromium') {
     const browser = await chromium.launch({
       executablePath: '/usr/bin/chromium',
       args: ['--no-sandbox', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--enable-unsafe-webgpu', '--use-webgpu-adapter=swiftshader'],
     });
-    return {
-      engine,
-      async result(url, timeoutMs = 120_000) {
-        const page = await browser.newPage();
-        try {
-          await page.goto(url);
-          await page.waitForFunction(() => (window as { __result?: unknown }).__result !== undefined, undefined, { timeout: timeoutMs });
-          return await page.evaluate(() => (window as { __result?: unknown }).__result);
-        } finally {
-          await page.close();
-        }
-      },
-      close: () => browser.close(),
-    };
+    return { engine, result: async (url, timeoutMs = 120_000) => resultOf(await browser.newPage(), url, timeoutMs), close: () => browser.close() };
   }
   const profile = mkdtempSync(join(tmpdir(), 'tessera-firefox-'));
   const browser = await puppeteer.launch({
@@ -57,16 +67,7 @@ export async function openBrowser(engine: Engine): Promise<BrowserSession> {
   });
   return {
     engine,
-    async result(url, timeoutMs = 120_000) {
-      const page = await browser.newPage();
-      try {
-        await page.goto(url);
-        await page.waitForFunction(() => (window as { __result?: unknown }).__result !== undefined, { timeout: timeoutMs });
-        return await page.evaluate(() => (window as { __result?: unknown }).__result);
-      } finally {
-        await page.close();
-      }
-    },
+    result: async (url, timeoutMs = 120_000) => resultOf(await browser.newPage(), url, timeoutMs),
     async close() {
       await browser.close();
       rmSync(profile, { recursive: true, force: true });

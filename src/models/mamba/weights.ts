@@ -70,8 +70,8 @@ export function checkMambaCheckpoint(src: TensorSource, cfg: MambaConfig): Map<s
   return shapes;
 }
 
-export async function loadMambaWeights(gpu: Gpu, src: TensorSource, cfg: MambaConfig, opts: UploadOptions): Promise<MambaWeights> {
-  const shapes = checkMambaCheckpoint(src, cfg);
+/** Uploads the checkpoint's weights; `shapes` is what checkMambaCheckpoint returned, when the caller has already checked. */
+export async function loadMambaWeights(gpu: Gpu, src: TensorSource, cfg: MambaConfig, opts: UploadOptions, shapes = checkMambaCheckpoint(src, cfg)): Promise<MambaWeights> {
   const total = [...shapes.keys()].reduce((s, n) => s + src.info(n).byteLength, 0);
   const up = new WeightUploader(gpu, src, total, opts);
   const { intermediateSize: Di, stateSize: N, convKernel: Kc, timeStepRank: R } = cfg;

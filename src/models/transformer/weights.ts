@@ -76,8 +76,10 @@ export function checkTransformerCheckpoint(src: TensorSource, cfg: TransformerCo
   return shapes;
 }
 
-export async function loadTransformerWeights(gpu: Gpu, src: TensorSource, cfg: TransformerConfig, opts: UploadOptions): Promise<TransformerWeights> {
-  const shapes = checkTransformerCheckpoint(src, cfg);
+/** Uploads the checkpoint's weights; `shapes` is what checkTransformerCheckpoint returned, when the caller has already checked. */
+export async function loadTransformerWeights(
+  gpu: Gpu, src: TensorSource, cfg: TransformerConfig, opts: UploadOptions, shapes = checkTransformerCheckpoint(src, cfg),
+): Promise<TransformerWeights> {
   const total = [...shapes.keys()].reduce((s, n) => s + src.info(n).byteLength, 0);
   const up = new WeightUploader(gpu, src, total, opts);
   try {

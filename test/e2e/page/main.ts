@@ -1,28 +1,13 @@
-// Runs in headless Chromium: the library as a browser app would use it.
-// WebGPU from navigator.gpu, one kernel, and a whole model loaded from an
-// in-memory file map (the shape a File picker gives) and from a URL, then generation.
-// Results go to window.__result for the Node side to check.
+// Runs in headless Chromium and Firefox: the library as a browser app would use it.
+// WebGPU from navigator.gpu, every kernel compiled, one run, the tiny transformer
+// loaded from an in-memory file map (the shape a File picker gives) and from a URL,
+// the tiny Mamba, then generation. Results go to window.__result for the Node side to check.
 
 import { Gpu, loadModel } from '../../../src/index';
 import { Recorder } from '../../../src/runtime/recorder';
 import { rmsnorm } from '../../../src/kernels/rmsnorm';
-import { KERNELS } from '../../../src/kernels/kernel';
+import { compileAllKernels } from '../../helpers/compile_kernels';
 import { tinyMamba, tinyTransformer } from '../../helpers/checkpoints';
-
-import.meta.glob('../../../src/kernels/*.ts', { eager: true }); // each op's module defines its kernel on import
-
-/** Every kernel's module compiled in f32 and, where the adapter has shader-f16, f16: the compiler's messages, if any. */
-async function compileAll(gpu: Gpu): Promise<{ kernels: number; types: string[]; messages: string[] }> {
-  const types = gpu.report.features.shaderF16 ? (['f32', 'f16'] as const) : (['f32'] as const);
-  const messages: string[] = [];
-  for (const k of KERNELS) {
-    for (const type of types) {
-      const module = gpu.device.createShaderModule({ label: `${k.name}_${type}`, code: k.code(type) });
-      for (const m of (await module.getCompilationInfo()).messages) messages.push(`${k.name} ${type}: ${m.type} at ${k.locate(type, m.lineNum)}: ${m.message}`);
-    }
-  }
-  return { kernels: KERNELS.length, types: [...types], messages };
-}
 
 declare global {
   interface Window { __result?: unknown }
@@ -30,7 +15,7 @@ declare global {
 
 async function run() {
   const gpu = await Gpu.create();
-  const compiled = await compileAll(gpu);
+  const compiled = await compileAllKernels(gpu.device, gpu.report.features.shaderF16);
   const x = Float32Array.from({ length: 3 * 40 }, (_, i) => Math.sin(i));
   const w = Float32Array.from({ length: 40 }, (_, i) => 1 + i / 40);
   const tx = gpu.upload(x, [3, 40], { label: 'x' });
