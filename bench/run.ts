@@ -1,4 +1,4 @@
-// npm run bench -- --suite <name> [--quick] [--sweep]
+// npm run bench -- --suite <name> [--quick] [--sweep] [--f16]
 // Prints Markdown tables (adapter first) to paste into bench/RESULTS.md.
 
 import '../src/node'; // a Node program: Dawn for WebGPU
@@ -17,8 +17,9 @@ const suites: Record<string, (gpu: Gpu, opts: BenchOptions) => Promise<void>> = 
   mamba: mambaSuite,
 };
 
-function parseArgs(argv: string[]): { suite: string; opts: BenchOptions; json: string | null } {
+function parseArgs(argv: string[]): { suite: string; opts: BenchOptions; json: string | null; f16: boolean } {
   let suite = '';
+  let f16 = false;
   let json: string | null = null;
   const opts: BenchOptions = { quick: false };
   const list = (v: string | undefined, flag: string) => {
@@ -29,6 +30,7 @@ function parseArgs(argv: string[]): { suite: string; opts: BenchOptions; json: s
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--quick') opts.quick = true;
+    else if (a === '--f16') f16 = true;
     else if (a === '--sweep') opts.sweep = true;
     else if (a.startsWith('--sweep=')) {
       opts.sweep = a.slice(8).split(',').map((t) => {
@@ -45,16 +47,17 @@ function parseArgs(argv: string[]): { suite: string; opts: BenchOptions; json: s
     else if (a === '--contexts') opts.contexts = list(argv[++i], a);
     else if (a === '--repeats') opts.repeats = list(argv[++i], a)[0];
     else if (a === '--json') json = argv[++i] ?? '';
-    else throw new Error(`bench: unknown argument '${a}' (use --suite ${Object.keys(suites).join('|')} [--quick] [--sweep] [--layers N] [--prompts a,b] [--contexts a,b] [--repeats N] [--vocab N] [--json FILE])`);
+    else throw new Error(`bench: unknown argument '${a}' (use --suite ${Object.keys(suites).join('|')} [--quick] [--sweep] [--layers N] [--prompts a,b] [--contexts a,b] [--repeats N] [--vocab N] [--f16] [--json FILE])`);
   }
   if (!suites[suite]) throw new Error(`bench: --suite must be one of ${Object.keys(suites).join(', ')}; got '${suite}'`);
   if (json === '') throw new Error('bench: --json needs a file name');
-  return { suite, opts, json };
+  return { suite, opts, json, f16 };
 }
 
 async function main() {
-  const { suite, opts, json } = parseArgs(process.argv.slice(2));
-  const gpu = await Gpu.create();
+  const { suite, opts, json, f16 } = parseArgs(process.argv.slice(2));
+  // --f16: f16 activations and KV cache where the adapter has shader-f16 (the header says which ran).
+  const gpu = await Gpu.create({ preferF16: f16 });
   const r = gpu.report;
   if (json) {
     // Rewritten after every table, so a run cut short keeps what it measured.

@@ -26,6 +26,7 @@ const LOAD_FLAGS: Record<string, Flag> = {
   embeddings: { arg: 'q8|q4|f32', option: 'embeddings', help: 'embedding table and LM head (default q8 beside q4 weights, f32 beside f32)' },
   'max-context': { arg: 'N', number: true, option: 'maxContext', help: "longest context to allocate the state for (default: the model's)" },
   'prefill-chunk': { arg: 'N', number: true, option: 'prefillChunk', help: 'most prompt tokens per prefill submit (default 256); smaller saves memory' },
+  f16: { option: 'preferF16', help: 'f16 activations and KV cache where the GPU has shader-f16 (default f32)' },
 };
 
 const COMMANDS: Record<'generate' | 'score', Record<string, Flag>> = {
@@ -242,7 +243,7 @@ async function open(job: Job, signal: AbortSignal): Promise<LM> {
     },
   });
   const { info } = lm;
-  process.stderr.write(`\r${info.modelType}: ${info.nLayers} layers, ${(info.params.total / 1e6).toFixed(1)}M parameters, ${(info.weightBytes / 2 ** 20).toFixed(1)} MiB of ${info.weights} weights (${info.embeddings} embeddings) on ${lm.model.gpu.report.adapter}\n`);
+  process.stderr.write(`\r${info.modelType}: ${info.nLayers} layers, ${(info.params.total / 1e6).toFixed(1)}M parameters, ${(info.weightBytes / 2 ** 20).toFixed(1)} MiB of ${info.weights} weights (${info.embeddings} embeddings), ${info.activations} activations${job.load.preferF16 ? ` (${info.activationsReason})` : ''}, on ${lm.model.gpu.report.adapter}\n`);
   return lm;
 }
 

@@ -12,23 +12,25 @@ import { openCheckpoint } from './models/loader/safetensors';
 import { checkLoadOptions, type LoadModelOptions } from './options';
 import { LM } from './lm';
 
-let shared: Promise<Gpu> | null = null;
+/** The shared devices, one per precision asked for (f16 activations or not). */
+const shared = new Map<boolean, Promise<Gpu>>();
 
 /**
  * The device models share when loadModel() is not given one, opened on first
  * use. A failed open is not kept (the next load tries again), nor is a lost
  * device (the next load opens a fresh one).
  */
-async function sharedGpu(): Promise<Gpu> {
-  const current = shared;
+async function sharedGpu(preferF16: boolean): Promise<Gpu> {
+  const current = shared.get(preferF16);
   const gpu = await current?.catch(() => null);
   if (gpu && !gpu.lost) return gpu;
-  if (shared === current) shared = Gpu.create(); // the first caller to find none opens it; the others wait for that one
-  const opening = shared!;
+  // The first caller to find none opens it; the others wait for that one.
+  if (shared.get(preferF16) === current) shared.set(preferF16, Gpu.create({ preferF16 }));
+  const opening = shared.get(preferF16)!;
   try {
     return await opening;
   } catch (e) {
-    if (shared === opening) shared = null;
+    if (shared.get(preferF16) === opening) shared.delete(preferF16);
     throw e;
   }
 }
@@ -56,12 +58,8 @@ export async function loadModel(source: SourceInput, options: LoadModelOptions =
   cancelled('before building the tokenizer');
   const tokenizer = tokJson ? new Tokenizer(tokJson, tokConfig, stopIds) : null;
 
-  const gpu = options.device ?? (await sharedGpu());
+  const gpu = options.device ?? (await sharedGpu(options.preferF16 ?? false));
   gpu.assertAlive('loadModel');
-  if (gpu.activationType !== 'f32') {
-    // The kernels take f16, but no model has run end to end on an adapter with shader-f16 yet.
-    throw new Error('loadModel: the models run with f32 activations only so far (their f16 path has not been checked on an adapter with shader-f16); open the device without preferF16');
-  }
   // Refuse a model whose largest layer cannot be bound, before reading any
   // weight (the vocabulary matrix is split into parts that fit instead).
   const [rows, cols] = parsed.largestMatrix;

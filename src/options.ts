@@ -28,6 +28,13 @@ export interface LoadModelOptions {
   maxContext?: number;
   /** A Gpu to share between models; by default one is opened for the process. */
   device?: Gpu;
+  /**
+   * f16 activations and KV cache where the adapter has `shader-f16` (half the
+   * memory and bandwidth of the state that grows with the context); f32
+   * otherwise, and by default. Picks the process's shared device for f16; a
+   * `device` keeps the precision it was opened with (Gpu.create({ preferF16 })).
+   */
+  preferF16?: boolean;
   onProgress?: (p: LoadProgress) => void;
   /** Most tokens one prefill submit takes (default 256); smaller saves workspace memory. */
   prefillChunk?: number;
@@ -61,7 +68,7 @@ export interface GenerateOptions {
 /** What generate() takes: text, chat messages (rendered with the checkpoint's template), or token ids. */
 export type Prompt = string | readonly ChatMessage[] | Int32Array | Uint32Array | readonly number[];
 
-const LOAD_KEYS = ['weights', 'embeddings', 'maxContext', 'device', 'onProgress', 'prefillChunk', 'signal', 'fetchFn', 'timeoutMs'];
+const LOAD_KEYS = ['weights', 'embeddings', 'maxContext', 'device', 'preferF16', 'onProgress', 'prefillChunk', 'signal', 'fetchFn', 'timeoutMs'];
 const GENERATE_KEYS = ['maxNewTokens', 'temperature', 'topK', 'topP', 'seed', 'stop', 'signal', 'continue'];
 
 /** An options argument: undefined, or a plain object whose keys are all known (a typo is an Error, not ignored). */
@@ -86,6 +93,10 @@ export function checkLoadOptions(o: LoadModelOptions | undefined): void {
   if (o.maxContext !== undefined && !isInt(o.maxContext, 1)) throw new Error(`loadModel: maxContext must be a positive integer, got ${describeValue(o.maxContext)}`);
   if (o.prefillChunk !== undefined && !isInt(o.prefillChunk, 1)) throw new Error(`loadModel: prefillChunk must be a positive integer, got ${describeValue(o.prefillChunk)}`);
   if (o.device !== undefined && !(o.device instanceof Gpu)) throw new Error(`loadModel: device must be a Gpu (from Gpu.create() or Gpu.fromDevice()), got ${describeValue(o.device)}`);
+  if (o.preferF16 !== undefined && typeof o.preferF16 !== 'boolean') throw new Error(`loadModel: preferF16 must be true or false, got ${describeValue(o.preferF16)}`);
+  if (o.preferF16 !== undefined && o.device !== undefined) {
+    throw new Error(`loadModel: preferF16 applies to the shared device; a given device keeps the precision it was opened with (${o.device.activationType}): pass preferF16 to Gpu.create() instead`);
+  }
   if (o.onProgress !== undefined && typeof o.onProgress !== 'function') throw new Error(`loadModel: onProgress must be a function, got ${describeValue(o.onProgress)}`);
   checkSourceOptions('loadModel', o);
 }

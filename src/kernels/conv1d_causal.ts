@@ -15,7 +15,7 @@ export const CONV1D_MAX_KERNEL = 8;
  * The Mamba mixer's causal depthwise conv with SiLU, continuing from a carried state:
  * out[t, d] = silu(bias[d] + sum_k weight[d, k] * xpad[t + k, d]), xpad = [state; x] over time.
  * x (T, Di) activations; weight (Di, Kc) f32 (HF conv1d.weight (Di, 1, Kc) squeezed), 2 <= Kc <= 8;
- * bias (Di) f32 or null; state (Di, Kc-1) f32, the Kc-1 inputs before x (oldest first; zero it
+ * bias (Di) f32 or null; state (Di, Kc-1) of x's dtype, the Kc-1 inputs before x (oldest first; zero it
  * at a sequence start), replaced by the last Kc-1 inputs of [state; x]; out (T, Di), x's dtype.
  * Any T >= 1, decode (T = 1) included; one dispatch (see the .wgsl for why the state cannot race).
  */
@@ -31,7 +31,7 @@ export function conv1dCausal(rec: Recorder, x: Tensor, weight: Tensor, bias: Ten
   const Kc = weight.shape[1];
   expectShape(op, 'weight', weight, [Di, Kc], 'f32');
   if (bias) expectShape(op, 'bias', bias, [Di], 'f32');
-  expectShape(op, 'state', state, [Di, Kc - 1], 'f32');
+  expectShape(op, 'state', state, [Di, Kc - 1], x.dtype);
   expectShape(op, 'out', out, [T, Di], x.dtype);
   const inputs: [string, Tensor][] = [['x', x], ['weight', weight], ...(bias ? [['bias', bias] as [string, Tensor]] : [])];
   expectDistinct(op, ['out', out], ...inputs, ['state', state]);

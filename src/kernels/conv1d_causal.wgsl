@@ -4,7 +4,8 @@
 //   out[t, d] = silu(bias[d] + sum_k w[d, k] * xpad[t + k, d])     (tap Kc-1 is token t)
 //   state'    = the last Kc-1 rows of xpad
 // x: (T, Di) row-major; w: (Di, Kc) f32; bias: (Di) f32 (w again when HAS_BIAS == 0,
-// never read); state: (Di, Kc-1) f32, oldest first, read and rewritten in place;
+// never read); state: (Di, Kc-1) of x's type (its values are copies of inputs, so
+// exact in f16 too), oldest first, read and rewritten in place;
 // out: (T, Di). One invocation per channel d and tile of TT tokens, d fastest;
 // it slides a window of the last Kc-1 inputs along its tile in registers.
 //
@@ -19,7 +20,7 @@ struct Params { tokens: u32, Di: u32 }
 @group(0) @binding(1) var<storage, read> x: array<T>;
 @group(0) @binding(2) var<storage, read> w: array<f32>;
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
-@group(0) @binding(4) var<storage, read_write> state: array<f32>;
+@group(0) @binding(4) var<storage, read_write> state: array<T>;
 @group(0) @binding(5) var<storage, read_write> out: array<T>;
 
 override WG: u32 = 256;
@@ -45,7 +46,7 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
   // win[j] = xpad[t + j] for the next token t: the k1 inputs before it
   var win: array<f32, KMAX>;
   for (var j = 0u; j < k1; j++) {
-    if (t0 == 0u) { win[j] = state[d * k1 + j]; }
+    if (t0 == 0u) { win[j] = f32(state[d * k1 + j]); }
     else { win[j] = f32(x[(t0 - k1 + j) * p.Di + d]); }
   }
   for (var t = t0; t < t1; t++) {
@@ -59,7 +60,7 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
   if (t0 != 0u) { return; }
   // tile 0 of channel d: the new state, the last k1 rows of [state; x]
   for (var j = 0u; j < k1; j++) {
-    if (p.tokens <= TT) { state[d * k1 + j] = win[j]; }  // the window ends at the last token
-    else { state[d * k1 + j] = f32(x[(p.tokens - k1 + j) * p.Di + d]); }
+    if (p.tokens <= TT) { state[d * k1 + j] = T(win[j]); }  // the window ends at the last token
+    else { state[d * k1 + j] = x[(p.tokens - k1 + j) * p.Di + d]; }
   }
 }

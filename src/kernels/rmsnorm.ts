@@ -5,17 +5,20 @@ import { Params, type Recorder } from '../runtime/recorder';
 import type { Tensor } from '../runtime/tensor';
 import { expectActivation, expectDistinct, expectShape, rowsOf } from './checks';
 
-const kernel = defineKernel({ name: 'rmsnorm', source, libs: [lib.common] });
+const kernel = defineKernel({ name: 'rmsnorm', source, libs: [lib.common], castsOutput: true });
 
-/** out = RMSNorm(x) * weight over the last dimension of x (rows, D); weight (D) f32. */
+/**
+ * out = RMSNorm(x) * weight over the last dimension of x (rows, D); weight (D)
+ * f32; out of x's type, or f32 (an f16 model's last norm, before the f32 LM head).
+ */
 export function rmsnorm(rec: Recorder, x: Tensor, weight: Tensor, out: Tensor, eps: number): void {
   const op = 'rmsnorm';
   const type = expectActivation(op, 'x', x);
   const [rows, dim] = rowsOf(op, 'x', x);
   expectShape(op, 'weight', weight, [dim], 'f32');
-  expectShape(op, 'out', out, x.shape, x.dtype);
+  expectShape(op, 'out', out, x.shape, out.dtype === 'f32' ? 'f32' : x.dtype);
   expectDistinct(op, ['out', out], ['x', x], ['weight', weight]);
   if (!(eps >= 0)) throw new Error(`${op}: eps must be a non-negative number, got ${eps}`);
   const params = new Params(3).u32(rows).u32(dim).f32(eps).buffer;
-  kernel.dispatch(rec, { type, overrides: { WG: 256 } }, [x, weight, out], params, grid(rows, rec.gpu.device.limits.maxComputeWorkgroupsPerDimension));
+  kernel.dispatch(rec, { type, out: out.dtype as typeof type, overrides: { WG: 256 } }, [x, weight, out], params, grid(rows, rec.gpu.device.limits.maxComputeWorkgroupsPerDimension));
 }

@@ -1,6 +1,6 @@
 // rmsnorm: out[r, :] = x[r, :] / sqrt(mean(x[r, :]^2) + eps) * w
 // As Hugging Face LlamaRMSNorm: the mean of squares in f32, then scaled by w.
-// x: (R, D) row-major; w: (D) f32; out: (R, D). One workgroup per row.
+// x: (R, D) row-major; w: (D) f32; out: (R, D) of type O (T, or f32). One workgroup per row.
 // Needs: common.wgsl
 
 struct Params { rows: u32, dim: u32, eps: f32 }
@@ -8,7 +8,7 @@ struct Params { rows: u32, dim: u32, eps: f32 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> x: array<T>;
 @group(0) @binding(2) var<storage, read> w: array<f32>;
-@group(0) @binding(3) var<storage, read_write> out: array<T>;
+@group(0) @binding(3) var<storage, read_write> out: array<O>;
 
 override WG: u32 = 256;
 var<workgroup> partial: array<f32, WG>;
@@ -33,6 +33,6 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
   if (row >= p.rows) { return; }
   let inv = 1.0 / sqrt(partial[0] / f32(p.dim) + p.eps);
   for (var i = lid; i < p.dim; i += WG) {
-    out[base + i] = T(f32(x[base + i]) * inv * w[i]);
+    out[base + i] = O(f32(x[base + i]) * inv * w[i]);
   }
 }

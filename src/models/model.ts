@@ -22,6 +22,15 @@ export interface ModelInfo {
   weights: 'f32' | 'f16' | 'q4';
   /** Format of the embedding table and LM head. */
   embeddings: 'f32' | 'q8' | 'q4';
+  /** Type of the activations, KV cache and conv state (accumulations, recurrent sums and logits stay f32). */
+  activations: 'f32' | 'f16';
+  /** Why: asked for or not, and whether the adapter has shader-f16. */
+  activationsReason: string;
+}
+
+/** The activation fields of a model's info: the device's precision and why. */
+export function activationInfo(gpu: Gpu): Pick<ModelInfo, 'activations' | 'activationsReason'> {
+  return { activations: gpu.report.precision, activationsReason: gpu.report.precisionReason };
 }
 
 /** Per-sequence state: the KV cache, or a recurrent state. Owns its GPU buffers. */

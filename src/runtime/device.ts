@@ -28,7 +28,11 @@ export interface DeviceReport {
 }
 
 export interface DeviceOptions {
-  /** Use f16 activations when the adapter has `shader-f16` (default false: f32 is exact against the references). */
+  /**
+   * f16 activations, KV cache and conv state when the adapter has `shader-f16`
+   * (default false: f32 is exact against the references, and no measurement
+   * on a real GPU yet says f16 is faster; it halves the memory of the state).
+   */
   preferF16?: boolean;
   powerPreference?: GPUPowerPreference;
   /**
@@ -125,10 +129,10 @@ export async function requestDevice(options: DeviceOptions = {}): Promise<Device
   const shaderF16 = device.features.has('shader-f16');
   const precision = options.preferF16 && shaderF16 ? 'f16' : 'f32';
   const precisionReason = precision === 'f16'
-    ? 'f16 activations: asked for and the adapter has shader-f16'
+    ? 'f16: preferF16 was asked for and the adapter has shader-f16 (sums, the SSM state and the logits stay f32)'
     : options.preferF16
-      ? 'f32 activations: f16 was asked for but the adapter lacks shader-f16'
-      : 'f32 activations: the default (exact against the float64 references)';
+      ? 'f32: preferF16 was asked for, but the adapter lacks shader-f16'
+      : `f32: the default (preferF16 not asked for${shaderF16 ? '; the adapter has shader-f16' : ''})`;
 
   return {
     device,

@@ -52,6 +52,9 @@ export class Gpu {
 
   /** Wraps a device the caller already has (its limits are whatever it was created with). */
   static fromDevice(device: GPUDevice, report: DeviceReport): Gpu {
+    if (report.precision === 'f16' && !device.features.has('shader-f16')) {
+      throw new Error("Gpu.fromDevice: the report's precision is f16, but the device was created without the shader-f16 feature");
+    }
     return new Gpu(device, report);
   }
 

@@ -8,12 +8,8 @@
 // against the float64 references.
 
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { readFile } from 'node:fs/promises';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { extname, join, normalize } from 'node:path';
-import { build } from 'vite';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { join } from 'node:path';
 import { describeGpu } from '../helpers/gpu';
 import { tinyMamba, tinyTransformer } from '../helpers/checkpoints';
 import { ENGINES, openBrowser, type BrowserSession } from '../helpers/browsers';
@@ -23,13 +19,11 @@ import * as ref from '../../src/reference/ops';
 import { asLoaded, relMaxErr } from '../helpers/models';
 import { transformerTensorShapes } from '../../src/models/transformer/weights';
 import { expectClose } from '../helpers/compare';
-
-const TYPES: Record<string, string> = { '.html': 'text/html', '.js': 'text/javascript', '.map': 'application/json' };
+import { servePage, type ServedPage } from '../helpers/page_server';
 
 for (const engine of ENGINES) describeGpu(`in headless ${engine}`, () => {
-  let server: Server;
+  let page: ServedPage;
   let browser: BrowserSession;
-  let url = '';
   // The checkpoint the page also loads from Blobs, served under /model/ as a
   // static host or the Hugging Face hub serves it: HEAD, and Range GETs.
   const checkpoint = tinyTransformer({ seed: 5 }).files as Record<string, Uint8Array>;
@@ -46,31 +40,21 @@ for (const engine of ENGINES) describeGpu(`in headless ${engine}`, () => {
   }
 
   beforeAll(async () => {
-    const outDir = mkdtempSync(join(tmpdir(), 'tessera-page-'));
-    await build({ root: join(__dirname, 'page'), logLevel: 'error', build: { outDir, emptyOutDir: true, target: 'es2022' } });
-    server = createServer(async (req, res) => {
-      const file = normalize(decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname)).replace(/^([/\\])+/, '') || 'index.html';
-      if (file.startsWith('model/')) return serveCheckpointFile(file.slice(6), req, res);
-      try {
-        const body = await readFile(join(outDir, file));
-        res.writeHead(200, { 'content-type': TYPES[extname(file)] ?? 'application/octet-stream' }).end(body);
-      } catch {
-        res.writeHead(404).end();
-      }
+    page = await servePage(join(__dirname, 'page'), (path, req, res) => {
+      if (!path.startsWith('model/')) return false;
+      serveCheckpointFile(path.slice(6), req, res);
+      return true;
     });
-    await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
-    const port = (server.address() as { port: number }).port;
-    url = `http://127.0.0.1:${port}/`;
     browser = await openBrowser(engine);
   });
 
   afterAll(async () => {
     await browser?.close();
-    server?.close();
+    await page?.close();
   });
 
   it('gets a device from navigator.gpu, compiles every kernel, runs one, loads models from Blobs and from a URL, and generates', async () => {
-    const r = (await browser.result(url)) as {
+    const r = (await browser.result(page.url)) as {
       error?: string; report: { backend: string; adapter: string; software: boolean; features: { shaderF16: boolean } }; compiled: { kernels: number; types: string[]; messages: string[] };
       x: number[]; w: number[]; norm: number[]; logits: number[]; urlLogits: number[]; q4Logits: number[]; mambaLogits: number[]; text: string; memoryBefore: number; memoryAfter: number;
     };

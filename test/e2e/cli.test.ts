@@ -29,11 +29,15 @@ describeGpu('tessera CLI', () => {
   it('generate streams text to stdout and stats to stderr; the same seed gives the same text, with --flag=value too', async () => {
     const a = await cli.run(['generate', dir, '--prompt', 'the cat', '--max-new-tokens', '6', '--temperature', '0.9', '--seed', '4']);
     expect(a.code, a.stderr).toBe(0);
-    expect(a.stderr).toMatch(/llama: 2 layers, .* MiB of q4 weights \(q8 embeddings\)/);
+    expect(a.stderr).toMatch(/llama: 2 layers, .* MiB of q4 weights \(q8 embeddings\), f32 activations, on /);
     expect(a.stderr).toMatch(/prompt \d+ tokens, generated \d+ \((length|eos)\); time to first token \d+ ms, prefill [\d.]+ tok\/s, decode [\d.]+ tok\/s/);
-    const b = await cli.run(['generate', '--prompt=the cat', '--max-new-tokens=6', dir, '--temperature=0.9', '--seed=4', '--prefill-chunk=2']);
+    const b = await cli.run(['generate', '--prompt=the cat', '--max-new-tokens=6', dir, '--temperature=0.9', '--seed=4', '--prefill-chunk=2', '--f16']);
     expect(b.code, b.stderr).toBe(0);
-    expect(b.stdout).toBe(a.stdout);
+    // --f16 says what it got and why: f16 where the adapter has shader-f16, else f32 (and the same text).
+    if (/lacks shader-f16/.test(b.stderr)) {
+      expect(b.stderr).toMatch(/f32 activations \(f32: preferF16 was asked for, but the adapter lacks shader-f16\), on /);
+      expect(b.stdout).toBe(a.stdout);
+    } else expect(b.stderr).toMatch(/f16 activations \(f16: preferF16 was asked for and the adapter has shader-f16/);
   });
 
   it('score prints the perplexity of a text file', async () => {

@@ -14,7 +14,7 @@ import { compileAllKernels } from '../helpers/compile_kernels';
 describeGpu('kernel compilation', () => {
   const gpu = useGpu();
 
-  it('every kernel compiles with no message, in f32 and, where the adapter has it, in f16', async () => {
+  it('every kernel compiles with no message, in f32 and, where the adapter has it, in f16 (and f16 to f32 where it casts)', async () => {
     const g = gpu();
     const { kernels, messages } = await compileAllKernels(g.device, g.report.features.shaderF16);
     expect(kernels).toBeGreaterThan(20);
@@ -28,10 +28,22 @@ describeGpu('kernel compilation', () => {
     broken.dispatch(rec, {}, [], null, [1]);
     const lines = lib.common.split('\n').length;
     await expect(rec.submit()).rejects.toThrow(new RegExp(`pipeline 'broken_for_test_f32' failed to build: [\\s\\S]*; error at broken_for_test\\.wgsl:3:\\d+: `));
-    expect(broken.locate('f32', 1)).toBe('prelude:1');
-    expect(broken.locate('f32', 3)).toBe('common.wgsl:1');
-    expect(broken.locate('f32', 2 + lines + 2)).toBe('broken_for_test.wgsl:2');
+    const f32 = { type: 'f32' } as const;
+    expect(broken.locate(f32, 1)).toBe('prelude:1');
+    expect(broken.locate(f32, 4)).toBe('common.wgsl:1');
+    expect(broken.locate(f32, 3 + lines + 2)).toBe('broken_for_test.wgsl:2');
     KERNELS.splice(KERNELS.indexOf(broken), 1);
+  });
+
+  it('an output type other than the input type is refused by a kernel that does not cast, and needs shader-f16 where it is f16', () => {
+    const g = gpu();
+    const k = KERNELS.find((k) => k.name === 'add_inplace')!;
+    const cast = KERNELS.find((k) => k.castsOutput)!;
+    const rec = new Recorder(g, 'types');
+    expect(() => k.dispatch(rec, { type: 'f32', out: 'f16' }, [], null, [1])).toThrow(/add_inplace: its output must be of its input's type \(f32\), got f16/);
+    if (!g.report.features.shaderF16) expect(() => cast.dispatch(rec, { type: 'f16', out: 'f32' }, [], null, [1])).toThrow(new RegExp(`${cast.name}: f16 needs the shader-f16 feature`));
+    expect(cast.key({ type: 'f16', out: 'f32' }, { WG: 64 })).toBe(`${cast.name}_f16_to_f32_WG64`);
+    expect(cast.key({ type: 'f32' }, { WG: 64 })).toBe(`${cast.name}_f32_WG64`);
   });
 });
 

@@ -23,12 +23,12 @@ function inputs(c: Case) {
   };
 }
 
-/** Runs conv1dCausal on the GPU over chunks of x of the given lengths, the state carried on the GPU (x and out in `dtype`). */
+/** Runs conv1dCausal on the GPU over chunks of x of the given lengths, the state carried on the GPU (x, state and out in `dtype`). */
 async function runChunks(g: Gpu, c: Case, lens: number[], data: ReturnType<typeof inputs>, dtype: 'f32' | 'f16' = 'f32'): Promise<{ out: Float32Array; state: Float32Array }> {
   const { Di, Kc } = c;
   const tw = g.upload(data.w, [Di, Kc], { label: 'w' });
   const tb = data.b ? g.upload(data.b, [Di], { label: 'b' }) : null;
-  const ts = g.upload(data.state, [Di, Kc - 1], { label: 'state', category: 'cache' });
+  const ts = g.upload(data.state, [Di, Kc - 1], { label: 'state', category: 'cache', dtype });
   const out = new Float32Array(lens.reduce((a, b) => a + b, 0) * Di);
   try {
     let t0 = 0;
@@ -117,7 +117,7 @@ describeGpu('conv1d_causal', () => {
     expectClose(parts.state, want.state, { atol: 0, rtol: 0 }, `conv1d_causal Kc ${Kc} state after parts`);
   });
 
-  it('runs with f16 activations where the adapter has shader-f16 (state stays f32), and says so where it has not', async () => {
+  it('runs with f16 activations and an f16 state where the adapter has shader-f16, and says so where it has not', async () => {
     const g = gpu();
     const c = { T: 19, Di: 37, Kc: 4, bias: true, seed: 1616 };
     const data = inputs(c);
@@ -126,7 +126,7 @@ describeGpu('conv1d_causal', () => {
       return;
     }
     const xh = Float32Array.from(data.x, roundF16);  // x as the f16 run sees it
-    const want = conv1dCausalRef(xh, data.w, data.b, data.state, c.T, c.Di, c.Kc);
+    const want = conv1dCausalRef(xh, data.w, data.b, Float32Array.from(data.state, roundF16), c.T, c.Di, c.Kc);
     const got = await runChunks(g, c, [2, 17], data, 'f16');  // a part shorter than Kc-1, then two tiles
     // f32 arithmetic on the f16 inputs, then one rounding of out to f16 (relative 2^-11)
     expectClose(got.out, want.out, { atol: TOL.atol, rtol: 1e-3 }, 'conv1d_causal f16 out');

@@ -181,13 +181,28 @@ describeGpu('loading a transformer checkpoint', () => {
     }
   });
 
-  it('a device with f16 activations is refused before anything is read or allocated, saying why', async () => {
+  it('preferF16 is checked, picks the shared device by precision, and lm.info says which activations are in use and why', async () => {
+    await expect(loadModel(ck.files, { preferF16: 'yes' as never })).rejects.toThrow(/loadModel: preferF16 must be true or false, got "yes"/);
+    await expect(loadModel(ck.files, { preferF16: true, device: gpu() })).rejects.toThrow(/loadModel: preferF16 applies to the shared device; a given device keeps the precision it was opened with \(f32\): pass preferF16 to Gpu.create\(\) instead/);
+    // A report that claims f16 on a device without shader-f16 is refused where it is made.
     const g = gpu();
-    const f16 = Gpu.fromDevice(g.device, { ...g.report, precision: 'f16' });
-    let read = 0;
-    await expect(loadModel(ck.files, { device: f16, onProgress: () => read++ })).rejects.toThrow(/loadModel: the models run with f32 activations only so far .* open the device without preferF16/);
-    expect(read).toBe(0);
-    expect(f16.ledger.report().total).toBe(0);
+    if (!g.device.features.has('shader-f16')) {
+      expect(() => Gpu.fromDevice(g.device, { ...g.report, precision: 'f16' })).toThrow(/Gpu.fromDevice: the report's precision is f16, but the device was created without the shader-f16 feature/);
+    }
+    const plain = await loadModel(ck.files, { weights: 'f32', device: g, maxContext: 16 });
+    expect([plain.info.activations, plain.info.activationsReason]).toEqual(['f32', expect.stringMatching(/^f32: the default \(preferF16 not asked for/)]);
+    plain.dispose();
+    // The shared f16 device: f16 where the adapter has shader-f16 (checked in Firefox, f16.test.ts), f32 and why where not.
+    const asked = await loadModel(ck.files, { weights: 'f32', maxContext: 16, preferF16: true });
+    try {
+      if (asked.model.gpu.report.features.shaderF16) expect(asked.info.activations).toBe('f16');
+      else expect([asked.info.activations, asked.info.activationsReason]).toEqual(['f32', 'f32: preferF16 was asked for, but the adapter lacks shader-f16']);
+      const want = refForward(ck.config, (n) => ck.weights.get(n)!, [1, 2, 3]);
+      expect(relMaxErr(await asked.logits([1, 2, 3]), want)).toBeLessThan(asked.info.activations === 'f16' ? 2e-2 : 1e-4);
+    } finally {
+      asked.dispose();
+      asked.model.gpu.destroy();
+    }
     await stillWorks();
   });
 

@@ -2,6 +2,9 @@
 // (often the embedding matrix itself), for the last position only (generation)
 // or for every position (scoring). Owns its small output buffers. Logits of
 // every position are (T, V) f32 in one binding: T is capped so they fit.
+// The head runs in f32 whatever the activation type: with f16 activations
+// the final norm writes f32 (one rounding fewer), so the logits, which
+// sampling compares to one another, are never rounded to f16.
 
 import type { Gpu } from '../../runtime/gpu';
 import type { Recorder } from '../../runtime/recorder';
@@ -13,9 +16,10 @@ export class LmHead {
   /** Most positions one 'all' call takes: their (T, V) f32 logits fit one binding and one buffer. */
   readonly allRows: number;
   private readonly last: Tensor;    // (1, D) the last position's hidden state
-  private readonly normed: Tensor;  // (1, D)
-  private readonly logits: Tensor;  // (1, V)
-  private logitsAll: Tensor | null = null; // (C, V), made on the first 'all' request
+  private readonly normed: Tensor;  // (1, D) f32
+  private readonly logits: Tensor;  // (1, V) f32
+  private logitsAll: Tensor | null = null; // (C, V) f32, made on the first 'all' request
+  private normedAll: Tensor | null = null; // (C, D) f32, made on the first 'all' request with f16 activations
 
   constructor(
     private readonly gpu: Gpu,
@@ -33,14 +37,16 @@ export class LmHead {
     this.allRows = Math.min(chunk, Math.floor(Math.min(gpu.maxBinding, gpu.device.limits.maxBufferSize) / rowBytes));
     if (this.allRows < 1) throw new Error(`${label}: one row of ${V} logits (${rowBytes} bytes) exceeds this device's ${gpu.maxBinding}-byte binding`);
     const t = gpu.activationType;
+    // A row is copied out at byte (T-1) * D * 2 in f16: copies need 4-byte offsets.
+    if (t === 'f16' && D % 2 !== 0) throw new Error(`${label}: f16 activations need an even hidden size, got ${D}; load with f32 activations`);
     this.last = gpu.empty([1, D], t, `${label}.head.last`, 'activations');
-    this.normed = gpu.empty([1, D], t, `${label}.head.normed`, 'activations');
+    this.normed = gpu.empty([1, D], 'f32', `${label}.head.normed`, 'activations');
     this.logits = gpu.empty([1, V], 'f32', `${label}.head.logits`, 'activations');
   }
 
   /**
    * Logits of x (T, D): (1, V) of the last position, or (T, V) of all.
-   * `scratch` (T, D) receives the normed states in the 'all' case.
+   * `scratch` (T, D) receives the normed states in the 'all' case (f32 activations).
    * The result lives here until the next call.
    */
   forward(rec: Recorder, x: Tensor, scratch: Tensor, which: 'last' | 'all'): Tensor {
@@ -52,8 +58,13 @@ export class LmHead {
       }
       this.logitsAll ??= this.gpu.empty([this.allRows, V], 'f32', `${this.label}.head.logits_all`, 'activations');
       const logits = this.logitsAll.view([T, V]);
-      rmsnorm(rec, x, this.norm, scratch, this.eps);
-      this.head.project(rec, scratch, logits);
+      let normed = scratch;
+      if (x.dtype !== 'f32') {
+        this.normedAll ??= this.gpu.empty([this.allRows, D], 'f32', `${this.label}.head.normed_all`, 'activations');
+        normed = this.normedAll.view([T, D]);
+      }
+      rmsnorm(rec, x, this.norm, normed, this.eps);
+      this.head.project(rec, normed, logits);
       return logits;
     }
     // Copy the last row out: a binding offset must be 256-byte aligned, a copy only 4-byte.
@@ -64,6 +75,6 @@ export class LmHead {
   }
 
   dispose(): void {
-    for (const t of [this.last, this.normed, this.logits, this.logitsAll]) t?.dispose();
+    for (const t of [this.last, this.normed, this.logits, this.logitsAll, this.normedAll]) t?.dispose();
   }
 }

@@ -129,12 +129,21 @@ export class WeightUploader {
     });
   }
 
-  /** Consecutive ranges of one f32 vector as separate tensors (the bias of a split projection). */
-  async f32Split(name: string, parts: readonly { label: string; length: number }[]): Promise<Tensor[]> {
+  /**
+   * A linear layer's bias, in the activation type: it is added to the layer's
+   * output in place (as f16 checkpoints hold it, in the f16 path).
+   */
+  async bias(name: string, label: string): Promise<Tensor> {
+    const [t] = await this.biasSplit(name, [{ label, length: this.src.info(name).shape[0] }]);
+    return t;
+  }
+
+  /** Consecutive ranges of one bias as separate tensors (the bias of a split projection), in the activation type. */
+  async biasSplit(name: string, parts: readonly { label: string; length: number }[]): Promise<Tensor[]> {
     const data = await this.read(name);
     let i0 = 0;
     return parts.map(({ label, length }) => {
-      const t = this.gpu.upload(data.slice(i0, (i0 += length)), [length], { label, category: 'weights' });
+      const t = this.gpu.upload(data.slice(i0, (i0 += length)), [length], { label, category: 'weights', dtype: this.gpu.activationType });
       this.tensors.push(t);
       return t;
     });
@@ -148,7 +157,7 @@ export class WeightUploader {
     return t;
   }
 
-  /** A vector or small tensor kept in f32 (norm weights, biases). */
+  /** A vector or small tensor kept in f32 (norm weights, the SSM's parameters). */
   async f32(name: string, label: string): Promise<Tensor> {
     const data = await this.read(name);
     const t = this.gpu.upload(data, this.src.info(name).shape, { label, category: 'weights' });

@@ -21,7 +21,7 @@ import { conv1dCausal } from '../../kernels/conv1d_causal';
 import { selectiveScan, selectiveScanScratchShape } from '../../kernels/selective_scan';
 import { LmHead } from '../blocks/lm_head';
 import { allocateWorkspace, prefillChunkOf, type BufferSpec, type Workspace } from '../blocks/workspace';
-import { checkDecodeToken, checkPrefillTokens, type LanguageModel, type ModelInfo } from '../model';
+import { activationInfo, checkDecodeToken, checkPrefillTokens, type LanguageModel, type ModelInfo } from '../model';
 import type { MambaConfig } from './config';
 import { MambaState } from './state';
 import type { MambaWeights } from './weights';
@@ -68,6 +68,7 @@ export class MambaModel implements LanguageModel<MambaState> {
       weightBytes: w.all.reduce((s, t) => s + t.byteLength, 0),
       weights: w.layers[0].out.weight.dtype === 'q4' ? 'q4' : 'f32',
       embeddings: w.embed.dtype === 'q4' || w.embed.dtype === 'q8' ? w.embed.dtype : 'f32',
+      ...activationInfo(gpu),
     };
     // All or nothing: a buffer that cannot be made frees the ones before it.
     [this.ws, this.head] = gpu.allOrNothing(() => {

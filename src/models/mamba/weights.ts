@@ -22,7 +22,7 @@ export interface MambaLayerWeights {
   xDt: Linear;        // (R, Di): x_proj rows for dt
   xB: Linear;         // (N, Di): x_proj rows for B
   xC: Linear;         // (N, Di): x_proj rows for C
-  dtProj: Linear;     // (Di, R) f32 with bias (Di)
+  dtProj: Linear;     // (Di, R) f32, with a bias (Di) of the activation type
   A: Tensor;          // (Di, N) f32, A = -exp(A_log)
   D: Tensor;          // (Di) f32
   out: Linear;        // (D, Di)
@@ -82,7 +82,7 @@ export async function loadMambaWeights(gpu: Gpu, src: TensorSource, cfg: MambaCo
       const p = `backbone.layers.${l}.mixer.`;
       const lbl = `mamba.L${l}.`;
       const [inX, inZ] = await up.rowSplit(p + 'in_proj.weight', [{ label: lbl + 'in_proj.x', rows: Di }, { label: lbl + 'in_proj.z', rows: Di }]);
-      const [inXb, inZb] = cfg.useBias ? await up.f32Split(p + 'in_proj.bias', [{ label: lbl + 'in_proj.bias.x', length: Di }, { label: lbl + 'in_proj.bias.z', length: Di }]) : [null, null];
+      const [inXb, inZb] = cfg.useBias ? await up.biasSplit(p + 'in_proj.bias', [{ label: lbl + 'in_proj.bias.x', length: Di }, { label: lbl + 'in_proj.bias.z', length: Di }]) : [null, null];
       const [xDt, xB, xC] = await up.rowSplit(p + 'x_proj.weight', [{ label: lbl + 'x_proj.dt', rows: R }, { label: lbl + 'x_proj.B', rows: N }, { label: lbl + 'x_proj.C', rows: N }]);
       layers.push({
         norm: await up.f32(`backbone.layers.${l}.norm.weight`, lbl + 'norm'),
@@ -93,11 +93,11 @@ export async function loadMambaWeights(gpu: Gpu, src: TensorSource, cfg: MambaCo
         xDt: new Linear(xDt),
         xB: new Linear(xB),
         xC: new Linear(xC),
-        dtProj: new Linear(await up.f32(p + 'dt_proj.weight', lbl + 'dt_proj'), await up.f32(p + 'dt_proj.bias', lbl + 'dt_proj.bias')),
+        dtProj: new Linear(await up.f32(p + 'dt_proj.weight', lbl + 'dt_proj'), await up.bias(p + 'dt_proj.bias', lbl + 'dt_proj.bias')),
         // A = -exp(A_log), in float32 as Hugging Face computes it.
         A: await up.f32As(p + 'A_log', lbl + 'A', [Di, N], (v) => -Math.fround(Math.exp(v))),
         D: await up.f32(p + 'D', lbl + 'D'),
-        out: new Linear(await up.matrix(p + 'out_proj.weight', lbl + 'out_proj'), cfg.useBias ? await up.f32(p + 'out_proj.bias', lbl + 'out_proj.bias') : null),
+        out: new Linear(await up.matrix(p + 'out_proj.weight', lbl + 'out_proj'), cfg.useBias ? await up.bias(p + 'out_proj.bias', lbl + 'out_proj.bias') : null),
       });
     }
     const normF = await up.f32('backbone.norm_f.weight', 'mamba.norm_f');

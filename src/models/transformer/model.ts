@@ -21,7 +21,7 @@ import { attnPrefill } from '../../kernels/attn_prefill';
 import { attnDecode } from '../../kernels/attn_decode';
 import { LmHead } from '../blocks/lm_head';
 import { allocateWorkspace, prefillChunkOf, type BufferSpec, type Workspace } from '../blocks/workspace';
-import { checkDecodeToken, checkPrefillTokens, type LanguageModel, type ModelInfo } from '../model';
+import { activationInfo, checkDecodeToken, checkPrefillTokens, type LanguageModel, type ModelInfo } from '../model';
 import type { TransformerConfig } from './config';
 import { TransformerState } from './state';
 import type { TransformerWeights } from './weights';
@@ -83,6 +83,7 @@ export class TransformerModel implements LanguageModel<TransformerState> {
       weightBytes: w.all.reduce((s, t) => s + t.byteLength, 0),
       weights: w.layers[0].gate.weight.dtype === 'q4' ? 'q4' : 'f32',
       embeddings: w.embed.dtype === 'q4' || w.embed.dtype === 'q8' ? w.embed.dtype : 'f32',
+      ...activationInfo(gpu),
     };
   }
 

@@ -1,7 +1,7 @@
 // Llama-family weights: the Hugging Face tensor names, their shapes, and the
 // GPU tensors they become. Linear weights are 4-bit or f32 per the load mode,
 // the embedding (which the LM head shares when tied) 8-bit, 4-bit or f32 per
-// the embeddings mode; norms and biases stay f32.
+// the embeddings mode; norms stay f32, biases are of the activation type.
 
 import type { Gpu } from '../../runtime/gpu';
 import type { Tensor } from '../../runtime/tensor';
@@ -89,7 +89,7 @@ export async function loadTransformerWeights(
       const p = `model.layers.${l}.`;
       const lbl = `transformer.L${l}.`;
       const linear = async (name: string, hasBias: boolean) =>
-        new Linear(await up.matrix(`${p}${name}.weight`, lbl + name), hasBias ? await up.f32(`${p}${name}.bias`, `${lbl}${name}.bias`) : null);
+        new Linear(await up.matrix(`${p}${name}.weight`, lbl + name), hasBias ? await up.bias(`${p}${name}.bias`, `${lbl}${name}.bias`) : null);
       layers.push({
         inputNorm: await up.f32(p + 'input_layernorm.weight', lbl + 'input_layernorm'),
         q: await linear('self_attn.q_proj', cfg.qkvBias),

@@ -1,0 +1,60 @@
+// The tiny models the f16 path is checked on (f16_models.test.ts, in Firefox
+// on lavapipe), shared by the page that runs them and the Node side that
+// checks them: one of each family, with f32 weights and with the default
+// 4-bit layers, and a transformer with biases (Qwen2). The reference is the
+// float64 forward pass on the weights as the GPU holds them.
+
+import { refForward } from '../../src/reference/transformer';
+import { refMambaForward } from '../../src/reference/mamba';
+import { transformerTensorShapes } from '../../src/models/transformer/weights';
+import { mambaTensorShapes } from '../../src/models/mamba/weights';
+import { tinyMamba, tinyTransformer } from './checkpoints';
+import { asLoaded, mambaQuantized } from './models';
+
+/** 12 prompt tokens, through a prefill of chunks of 5 (5 + 5 + 2). */
+export const PROMPT = [3, 60, 101, 7, 42, 88, 15, 230, 9, 64, 127, 31];
+export const PREFILL_CHUNK = 5;
+/** Greedy tokens compared between f16 and f32: one from the prefill, then decode steps. */
+export const GREEDY_TOKENS = 24;
+
+export interface F16ModelCase {
+  name: string;
+  weights: 'f32' | 'q4';
+  checkpoint(): { files: Record<string, Uint8Array> };
+  /** Float64 logits of every position of `ids`. */
+  reference(ids: readonly number[]): Float64Array;
+}
+
+function transformerCase(name: string, weights: 'f32' | 'q4', modelType: 'llama' | 'qwen2'): F16ModelCase {
+  const ck = () => tinyTransformer({ seed: 5, modelType });
+  return {
+    name,
+    weights,
+    checkpoint: ck,
+    reference(ids) {
+      const c = ck();
+      return refForward(c.config, asLoaded(c.weights, transformerTensorShapes(c.config), weights), ids);
+    },
+  };
+}
+
+function mambaCase(name: string, weights: 'f32' | 'q4'): F16ModelCase {
+  const ck = () => tinyMamba({ seed: 6 });
+  return {
+    name,
+    weights,
+    checkpoint: ck,
+    reference(ids) {
+      const c = ck();
+      return refMambaForward(c.config, asLoaded(c.weights, mambaTensorShapes(c.config), weights, mambaQuantized), ids);
+    },
+  };
+}
+
+export const F16_MODEL_CASES: readonly F16ModelCase[] = [
+  transformerCase('llama f32 weights', 'f32', 'llama'),
+  transformerCase('llama q4 weights', 'q4', 'llama'),
+  transformerCase('qwen2 (biases) f32 weights', 'f32', 'qwen2'),
+  mambaCase('mamba f32 weights', 'f32'),
+  mambaCase('mamba q4 weights', 'q4'),
+];
