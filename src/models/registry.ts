@@ -13,6 +13,9 @@ import { TransformerState } from './transformer/state';
 import { isStateSpacesMamba, parseMambaConfig } from './mamba/config';
 import { checkMambaCheckpoint, loadMambaWeights, mambaTensorShapes } from './mamba/weights';
 import { MambaModel, mambaWorkspace } from './mamba/model';
+import { parseRetNetConfig } from './retnet/config';
+import { checkRetNetCheckpoint, loadRetNetWeights, retnetTensorShapes } from './retnet/weights';
+import { RetNetModel, retnetWorkspace } from './retnet/model';
 
 export interface LoadOptions extends UploadOptions {
   /** Longest context to allocate for (KV cache families); defaults to the model's maximum. */
@@ -88,6 +91,24 @@ const mamba: FamilyEntry = {
   },
 };
 
+const retnet: FamilyEntry = {
+  parse(raw) {
+    const cfg = parseRetNetConfig(raw);
+    // largestMatrix: an MLP projection or the value-sized ones (v, g, o); a fused gate_proj is uploaded as two halves.
+    const wide = Math.max(cfg.intermediateSize, cfg.nHeads * cfg.valueDim);
+    return { eosTokenIds: cfg.eosTokenIds, largestMatrix: [wide, cfg.hiddenSize], tensorCount: tensorCount(cfg, retnetTensorShapes), nLayers: cfg.nLayers };
+  },
+  async load(gpu, raw, src, opts) {
+    const cfg = parseRetNetConfig(raw);
+    // maxContext (checked by loadModel) does not apply: the state is the same size at any length.
+    const chunk = prefillChunkOf(opts.prefillChunk);
+    const checked = checkRetNetCheckpoint(src, cfg);
+    checkWorkspace(gpu, 'retnet', chunk, retnetWorkspace(cfg, chunk));
+    const weights = await loadRetNetWeights(gpu, src, cfg, opts, checked);
+    return buildOrFree(weights.all, () => new RetNetModel(gpu, cfg, weights, { prefillChunk: chunk }));
+  },
+};
+
 /** Builds a model from loaded weights; if that throws, the weights are freed. */
 function buildOrFree(weights: readonly Tensor[], build: () => LanguageModel): LanguageModel {
   try {
@@ -104,6 +125,7 @@ const FAMILIES = new Map<string, FamilyEntry>([
   ['qwen2', transformer],
   ['mistral', transformer],
   ['mamba', mamba],
+  ['retnet', retnet],
 ]);
 
 export function familyFor(raw: Record<string, unknown>, file = 'config.json'): FamilyEntry {

@@ -4,8 +4,8 @@
 // navigator.gpu, every kernel compiled with no compiler message (in f16 too
 // where the adapter has shader-f16), a kernel run, the tiny transformer loaded
 // from in-memory Blobs (f32, and the default 4-bit layers with an 8-bit
-// embedding) and over HTTP (Range requests), and the tiny Mamba, checked
-// against the float64 references.
+// embedding) and over HTTP (Range requests), and the tiny Mamba and RetNet,
+// checked against the float64 references.
 
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -15,6 +15,8 @@ import { tinyMamba, tinyTransformer } from '../helpers/checkpoints';
 import { ENGINES, openBrowser, type BrowserSession } from '../helpers/browsers';
 import { refForward } from '../../src/reference/transformer';
 import { refMambaForward } from '../../src/reference/mamba';
+import { refRetNetForward } from '../../src/reference/retnet';
+import { tinyRetnet } from '../helpers/retnet_checkpoint';
 import * as ref from '../../src/reference/ops';
 import { asLoaded, relMaxErr } from '../helpers/models';
 import { transformerTensorShapes } from '../../src/models/transformer/weights';
@@ -56,7 +58,7 @@ for (const engine of ENGINES) describeGpu(`in headless ${engine}`, () => {
   it('gets a device from navigator.gpu, compiles every kernel, runs one, loads models from Blobs and from a URL, and generates', async () => {
     const r = (await browser.result(page.url)) as {
       error?: string; report: { backend: string; adapter: string; software: boolean; features: { shaderF16: boolean } }; compiled: { kernels: number; types: string[]; messages: string[] };
-      x: number[]; w: number[]; norm: number[]; logits: number[]; urlLogits: number[]; q4Logits: number[]; mambaLogits: number[]; text: string; memoryBefore: number; memoryAfter: number;
+      x: number[]; w: number[]; norm: number[]; logits: number[]; urlLogits: number[]; q4Logits: number[]; mambaLogits: number[]; retnetLogits: number[]; text: string; memoryBefore: number; memoryAfter: number;
     };
     expect(r.error, r.error).toBeUndefined();
     expect(r.report.backend).toBe('browser');
@@ -82,6 +84,8 @@ for (const engine of ENGINES) describeGpu(`in headless ${engine}`, () => {
     expect(weightGets.every((s) => s.range !== null), JSON.stringify(weightGets)).toBe(true);
     const mk = tinyMamba({ seed: 6 });
     expect(relMaxErr(r.mambaLogits, refMambaForward(mk.config, (n) => mk.weights.get(n)!, ids))).toBeLessThan(1e-4);
+    const rk = tinyRetnet({ seed: 6 });
+    expect(relMaxErr(r.retnetLogits, refRetNetForward(rk.config, (n) => rk.weights.get(n)!, ids))).toBeLessThan(1e-4);
     expect(r.text.length).toBeGreaterThan(0);
     expect(r.memoryBefore).toBeGreaterThan(r.memoryAfter);
   });

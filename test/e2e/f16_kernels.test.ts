@@ -21,6 +21,7 @@ import.meta.glob('../../src/kernels/*.ts', { eager: true }); // each op's module
 const CASES = [
   'add_inplace', 'argmax', 'attn_decode', 'attn_prefill', 'binary add', 'binary mul', 'conv1d_causal', 'count_nonfinite',
   'embed', 'embed_q4', 'embed_q8', 'layernorm', 'matmul', 'matmul_q4', 'matmul_q8', 'matvec', 'matvec_q4', 'matvec_q8',
+  'retention_chunkwise', 'retention_parallel', 'retention_recurrent',
   'rmsnorm f16 to f16', 'rmsnorm f16 to f32', 'rope neox', 'rope interleaved', 'sample', 'selective_scan', 'ssm_step',
   'softmax', 'swiglu', 'unary silu', 'unary gelu', 'unary gelu_tanh',
 ] as const;

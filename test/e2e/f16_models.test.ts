@@ -21,10 +21,12 @@ import type { ModelInfo } from '../../src/models/model';
  * Each f16 rounding of an activation is relative 2^-11 (4.9e-4); a forward
  * pass rounds every op's output, the residual stream at each block, and the
  * KV cache, about 10 roundings per layer on the path to a logit, partly
- * cancelling. Measured on these 2-layer models: 2.6e-4 to 5.2e-4 (the test
- * logs each); bounded at 4e-3, eight times the worst.
+ * cancelling. Measured on these 2-layer models: transformer and Mamba 2.6e-4
+ * to 5.7e-4, RetNet 1.6e-3 to 1.8e-3 (its per-head norm and gate add three
+ * f16 roundings per layer, and the norm divides by the head's own RMS); the
+ * test logs each. Bounded at 5e-3, about three times the worst.
  */
-const F16_LOGIT_BOUND = 4e-3;
+const F16_LOGIT_BOUND = 5e-3;
 
 interface ModelResult {
   name: string; info: ModelInfo; info32: ModelInfo; logits: number[]; tokens16: number[]; tokens32: number[]; text: string; resumed: string[]; stateBytes16: number; stateBytes32: number;
@@ -87,7 +89,9 @@ describeGpu('f16 activations in headless Firefox (lavapipe, shader-f16)', () => 
     expect(m.resumed).toHaveLength(3);
     expect(m.resumed[0].length).toBeGreaterThan(0);
     expect(m.resumed.slice(1)).toEqual([m.resumed[0], m.resumed[0]]);
-    // f16 KV cache or conv state: the state is smaller (Mamba's h stays f32, as does the transformer's decode scratch).
-    expect(m.stateBytes16).toBeLessThan(m.stateBytes32);
+    // f16 KV cache or conv state: the state is smaller (Mamba's h stays f32, as does the transformer's decode
+    // scratch); RetNet's state is S alone, f32 in every precision.
+    if (c.stateShrinks) expect(m.stateBytes16).toBeLessThan(m.stateBytes32);
+    else expect(m.stateBytes16).toBe(m.stateBytes32);
   });
 });

@@ -37,7 +37,7 @@ export interface TinyTransformerOptions {
 const enc = new TextEncoder();
 
 /** The files of a checkpoint folder: config.json, the weights as safetensors, the fixture tokenizer. */
-function checkpointFiles(raw: Record<string, unknown>, weights: Map<string, Float32Array>, shapes: Map<string, number[]>, dtype: 'F32' | 'F16' | 'BF16'): Record<string, Uint8Array> {
+export function checkpointFiles(raw: Record<string, unknown>, weights: Map<string, Float32Array>, shapes: Map<string, number[]>, dtype: 'F32' | 'F16' | 'BF16'): Record<string, Uint8Array> {
   const tok = byteLevelTokenizer();
   return {
     'config.json': enc.encode(JSON.stringify(raw, null, 2)),

@@ -40,6 +40,7 @@ import * as ref from '../../src/reference/ops';
 import { attention } from '../../src/reference/attention';
 import { linear } from '../../src/reference/linear';
 import { conv1dCausalRef, selectiveScanRef } from '../../src/reference/mamba_ops';
+import { retentionRecurrentRef } from '../../src/reference/retention';
 import { argmaxRef, countNonfiniteRef, keptSet, sampleRef, uniform01, type SamplingOptions } from '../../src/reference/sampling';
 import { addInplace } from '../../src/kernels/add_inplace';
 import { argmax } from '../../src/kernels/argmax';
@@ -59,6 +60,9 @@ import { matvec } from '../../src/kernels/matvec';
 import { matvecQ4 } from '../../src/kernels/matvec_q4';
 import { matvecQ8 } from '../../src/kernels/matvec_q8';
 import { MATVEC_TUNINGS, type MatvecTuning } from '../../src/kernels/tunings';
+import { retentionRecurrent, type RetentionArgs } from '../../src/kernels/retention_recurrent';
+import { retentionParallel } from '../../src/kernels/retention_parallel';
+import { RETENTION_CHUNK, retentionChunkwise, retentionChunkwiseScratchShape } from '../../src/kernels/retention_chunkwise';
 import { rmsnorm } from '../../src/kernels/rmsnorm';
 import { rope, ropeInvFreq, ropeTable, type RopeLayout } from '../../src/kernels/rope';
 import { sample } from '../../src/kernels/sample';
@@ -106,6 +110,7 @@ export function f16In(x: ArrayLike<number>): Float32Array {
 }
 
 const maxAbs = (a: ArrayLike<number>) => Array.from(a).reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+const rms = (a: ArrayLike<number>) => Math.sqrt(Array.from(a).reduce((m, v) => m + v * v, 0) / a.length);
 
 /** A recorder that notes the pipeline of every dispatch it records (its key is its label). */
 class TracingRecorder extends Recorder {
@@ -781,6 +786,77 @@ const ssmStepCase = kase('ssm_step', async (s) => {
   await scanParts(s, 'ssm_step', 130, 64, [1, 2], 1663, 'step');
 });
 
+// ---------------------------------------------------------------- RetNet retention
+
+// Retention in its three forms (recurrent, parallel, chunkwise): each sums in
+// f32 what the reference sums in float64, an output over up to T (or
+// ~1 / (1 - gamma)) decayed terms of either sign, so the f32 test's bound
+// (test/kernels/retention.test.ts) is relative to the RMS of the reference:
+// atol 1e-5 × RMS (of o, or of S), rtol 1e-4. o (f16) with f16Out; the state
+// S (f32) with that bound itself. q, k, v as f16 holds them; decay and the
+// carried state S0 (non-zero) f32; scale Dk^-0.5 (the model's). One call from
+// S0, checked against the recurrent float64 reference.
+const RETENTION_TOL32 = { atol: 1e-5, rtol: 1e-4 };  // atol × RMS of the reference
+const NEAR_ONE = 1 - 2 ** -12;
+const flaDecays = (H: number) => Array.from({ length: H }, (_, h) => 1 - 2 ** (-5 - h));
+
+type RetentionForm = 'recurrent' | 'parallel' | 'chunkwise';
+interface RetentionShape { T: number; H: number; Dk: number; Dv: number; decay: number[]; chunk?: number }
+
+async function retentionRun(s: Scope, form: RetentionForm, c: RetentionShape): Promise<void> {
+  const { T, H, Dk, Dv } = c;
+  const seed = T * 7919 + H * 131 + Dk * 31 + Dv;
+  const q = f16In(randn(seed, T * H * Dk));
+  const k = f16In(randn(seed + 1, T * H * Dk));
+  const v = f16In(randn(seed + 2, T * H * Dv));
+  const decay = Float32Array.from(c.decay);
+  const state0 = randn(seed + 3, H * Dk * Dv, 0.5);
+  const scale = 1 / Math.sqrt(Dk);
+  const a: RetentionArgs = {
+    q: s.upload(q, [T, H, Dk], 'q', 'f16'),
+    k: s.upload(k, [T, H, Dk], 'k', 'f16'),
+    v: s.upload(v, [T, H, Dv], 'v', 'f16'),
+    decay: s.upload(decay, [H], 'decay', 'f32', 'weights'),
+    state: s.upload(state0, [H, Dk, Dv], 'state', 'f32', 'cache'),
+    out: s.poisoned([T, H, Dv], 'out', 'f16'),
+    scale,
+  };
+  const rec = s.rec();
+  if (form === 'recurrent') retentionRecurrent(rec, a);
+  else if (form === 'parallel') retentionParallel(rec, a);
+  else {
+    const chunk = c.chunk ?? RETENTION_CHUNK;
+    if (T <= 2 * chunk || T % chunk === 0) throw new Error(`retention_chunkwise: ${T} tokens are not several chunks of ${chunk} and a remainder`);
+    retentionChunkwise(rec, { ...a, chunk, scratch: s.poisoned(retentionChunkwiseScratchShape(T, H, Dk, Dv, chunk), 'retention.scratch', 'f32') });
+  }
+  const o = await s.read(rec, a.out);
+  const want = retentionRecurrentRef({ q, k, v, decay, state: state0, scale, T, H, Dk, Dv });
+  const what = `retention_${form} T ${T} H ${H} Dk ${Dk} Dv ${Dv}${form === 'chunkwise' ? ` chunk ${c.chunk ?? RETENTION_CHUNK}` : ''}`;
+  s.close(`${what} o`, o, want.o, f16Out({ atol: RETENTION_TOL32.atol * rms(want.o), rtol: RETENTION_TOL32.rtol }));
+  s.close(`${what} state (f32)`, await s.read(s.rec(), a.state), want.state, { atol: RETENTION_TOL32.atol * rms(want.state), rtol: RETENTION_TOL32.rtol });
+}
+
+const retentionRecurrentCase = kase('retention_recurrent', async (s) => {
+  // decode: one token, one row lane (R 1); a short prompt with Dk 36: R 4 row
+  // lanes of 9 rows summed through workgroup memory, Dv 12 (3 column lanes)
+  await retentionRun(s, 'recurrent', { T: 1, H: 2, Dk: 16, Dv: 32, decay: [NEAR_ONE, 0.5] });
+  await retentionRun(s, 'recurrent', { T: 37, H: 3, Dk: 36, Dv: 12, decay: flaDecays(3) });
+});
+
+const retentionParallelCase = kase('retention_parallel', async (s) => {
+  // one tile; two query tiles, two 32-wide Dk passes, Dv 132 over NV 4 column blocks
+  // (two workgroups); retention_state with carry for the new state in both
+  await retentionRun(s, 'parallel', { T: 5, H: 2, Dk: 8, Dv: 12, decay: [NEAR_ONE, 0.5] });
+  await retentionRun(s, 'parallel', { T: 45, H: 2, Dk: 36, Dv: 132, decay: [0.97, 1 - 2 ** -5] });
+});
+
+const retentionChunkwiseCase = kase('retention_chunkwise', async (s) => {
+  // retention_state per chunk, the carry (retention_chunkwise), retention_parallel over
+  // the chunks: 3 chunks of 64 and 5 tokens; 4 chunks of 32 and 7
+  await retentionRun(s, 'chunkwise', { T: 3 * RETENTION_CHUNK + 5, H: 2, Dk: 16, Dv: 32, decay: [NEAR_ONE, 0.5] });
+  await retentionRun(s, 'chunkwise', { T: 4 * 32 + 7, H: 3, Dk: 8, Dv: 12, decay: flaDecays(3), chunk: 32 });
+});
+
 /** Every case, in the order the page runs them. */
 export const F16_CASES: readonly F16Case[] = [
   addInplaceCase,
@@ -801,6 +877,9 @@ export const F16_CASES: readonly F16Case[] = [
   matvecCase,
   quantMatvecCase(4),
   quantMatvecCase(8),
+  retentionChunkwiseCase,
+  retentionParallelCase,
+  retentionRecurrentCase,
   rmsnormCase('f16'),
   rmsnormCase('f32'),
   ropeCase('neox'),

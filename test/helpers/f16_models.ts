@@ -8,7 +8,9 @@ import { refForward } from '../../src/reference/transformer';
 import { refMambaForward } from '../../src/reference/mamba';
 import { transformerTensorShapes } from '../../src/models/transformer/weights';
 import { mambaTensorShapes } from '../../src/models/mamba/weights';
+import { refRetNetForward, retnetRefTensorShapes } from '../../src/reference/retnet';
 import { tinyMamba, tinyTransformer } from './checkpoints';
+import { tinyRetnet } from './retnet_checkpoint';
 import { asLoaded, mambaQuantized } from './models';
 
 /** 12 prompt tokens, through a prefill of chunks of 5 (5 + 5 + 2). */
@@ -20,6 +22,8 @@ export const GREEDY_TOKENS = 24;
 export interface F16ModelCase {
   name: string;
   weights: 'f32' | 'q4';
+  /** Whether f16 shrinks the state: the KV cache and Mamba's conv state do; RetNet's S is all f32. */
+  stateShrinks: boolean;
   checkpoint(): { files: Record<string, Uint8Array> };
   /** Float64 logits of every position of `ids`. */
   reference(ids: readonly number[]): Float64Array;
@@ -30,6 +34,7 @@ function transformerCase(name: string, weights: 'f32' | 'q4', modelType: 'llama'
   return {
     name,
     weights,
+    stateShrinks: !name.startsWith('retnet'),
     checkpoint: ck,
     reference(ids) {
       const c = ck();
@@ -43,10 +48,25 @@ function mambaCase(name: string, weights: 'f32' | 'q4'): F16ModelCase {
   return {
     name,
     weights,
+    stateShrinks: !name.startsWith('retnet'),
     checkpoint: ck,
     reference(ids) {
       const c = ck();
       return refMambaForward(c.config, asLoaded(c.weights, mambaTensorShapes(c.config), weights, mambaQuantized), ids);
+    },
+  };
+}
+
+function retnetCase(name: string, weights: 'f32' | 'q4'): F16ModelCase {
+  const ck = () => tinyRetnet({ seed: 8 });
+  return {
+    name,
+    weights,
+    stateShrinks: !name.startsWith('retnet'),
+    checkpoint: ck,
+    reference(ids) {
+      const c = ck();
+      return refRetNetForward(c.config, asLoaded(c.weights, retnetRefTensorShapes(c.config), weights), ids);
     },
   };
 }
@@ -57,4 +77,6 @@ export const F16_MODEL_CASES: readonly F16ModelCase[] = [
   transformerCase('qwen2 (biases) f32 weights', 'f32', 'qwen2'),
   mambaCase('mamba f32 weights', 'f32'),
   mambaCase('mamba q4 weights', 'q4'),
+  retnetCase('retnet f32 weights', 'f32'),
+  retnetCase('retnet q4 weights', 'q4'),
 ];

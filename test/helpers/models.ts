@@ -8,7 +8,7 @@ import { argmax } from '../../src/kernels/argmax';
 import type { LanguageModel, ModelState } from '../../src/models/model';
 
 /** Checkpoint names of the vocabulary matrices (embedding, LM head) of every family. */
-const VOCAB = /^(model\.embed_tokens|backbone\.embeddings?|lm_head)\.weight$/;
+const VOCAB = /^(model\.embed_tokens|model\.embeddings|backbone\.embeddings?|lm_head)\.weight$/;
 
 /**
  * The weights as the GPU holds them: for 'q4', the matrices the loader

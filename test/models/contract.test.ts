@@ -1,7 +1,7 @@
 // The invariants every family passes through the model contract (design.md):
 // prefill of N tokens equals decoding them one by one; reset() reproduces the
 // same logits; state bytes are constant over position for recurrent families
-// and fixed by the capacity for the KV cache. RetNet joins this table later.
+// and fixed by the capacity for the KV cache.
 
 import { expect, it } from 'vitest';
 import { loadModel } from '../../src/lm';
@@ -9,6 +9,7 @@ import { Recorder } from '../../src/runtime/recorder';
 import type { LanguageModel, ModelState } from '../../src/models/model';
 import { describeGpu, useGpu } from '../helpers/gpu';
 import { tinyMamba, tinyTransformer } from '../helpers/checkpoints';
+import { tinyRetnet } from '../helpers/retnet_checkpoint';
 import { randint } from '../helpers/random';
 import { relMaxErr } from '../helpers/models';
 
@@ -16,6 +17,7 @@ const CHUNK = 8;
 const FAMILIES = [
   ['transformer', () => tinyTransformer({ seed: 41 }).files],
   ['mamba', () => tinyMamba({ seed: 42 }).files],
+  ['retnet', () => tinyRetnet({ seed: 43 }).files],
 ] as const;
 
 async function prefillAll(model: LanguageModel, state: ModelState, ids: Int32Array): Promise<Float32Array> {

@@ -7,5 +7,6 @@ import matmulTile from './matmul_tile.wgsl?raw';
 import matmulQuant from './matmul_quant.wgsl?raw';
 import embedQuant from './embed_quant.wgsl?raw';
 import attentionTile from './attention_tile.wgsl?raw';
+import preciseLog2 from './precise_log2.wgsl?raw';
 
-export const lib = { common, random, activations, matvecQuant, matmulTile, matmulQuant, embedQuant, attentionTile } as const;
+export const lib = { common, random, activations, matvecQuant, matmulTile, matmulQuant, embedQuant, attentionTile, preciseLog2 } as const;

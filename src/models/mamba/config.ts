@@ -2,6 +2,8 @@
 // MambaForCausalLM (model_type "mamba", state-spaces/mamba-*-hf), and the
 // original state-spaces layout (d_model, n_layer, ssm_cfg; no model_type).
 
+import { configReader, type Json } from '../config_reader';
+
 export interface MambaConfig {
   /** Which naming the checkpoint uses: 'hf' (backbone.embeddings) or 'state-spaces' (backbone.embedding). */
   layout: 'hf' | 'state-spaces';
@@ -20,7 +22,6 @@ export interface MambaConfig {
   eosTokenIds: number[];
 }
 
-type Json = Record<string, unknown>;
 
 /** True for a state-spaces/mamba config.json (no model_type, d_model + n_layer). */
 export function isStateSpacesMamba(raw: Json): boolean {
@@ -95,36 +96,8 @@ function parseStateSpaces(raw: Json, file: string): MambaConfig {
   };
 }
 
+/** The shared readers, and a rank given as a number or "auto" = ceil(D / 16). */
 function reader(raw: Json, file: string) {
-  const where = (key: string) => `${file}: '${key}'`;
-  const int = (key: string, fallback?: number): number => {
-    const v = raw[key] ?? fallback;
-    if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0) throw new Error(`${where(key)} must be a positive integer, got ${JSON.stringify(raw[key])}`);
-    return v;
-  };
-  return {
-    int,
-    num(key: string, fallback: number): number {
-      const v = raw[key] ?? fallback;
-      if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) throw new Error(`${where(key)} must be a non-negative number, got ${JSON.stringify(raw[key])}`);
-      return v;
-    },
-    bool(key: string, fallback: boolean): boolean {
-      const v = raw[key] ?? fallback;
-      if (typeof v !== 'boolean') throw new Error(`${where(key)} must be true or false, got ${JSON.stringify(raw[key])}`);
-      return v;
-    },
-    /** A rank given as a number or "auto" = ceil(D / 16). */
-    rank(key: string, hidden: number): number {
-      const v = raw[key] ?? 'auto';
-      return v === 'auto' ? Math.ceil(hidden / 16) : int(key);
-    },
-    ids(key: string): number[] {
-      const v = raw[key];
-      if (v == null) return [];
-      const list = Array.isArray(v) ? v : [v];
-      if (!list.every((x) => Number.isInteger(x))) throw new Error(`${where(key)} must be an integer or a list of integers`);
-      return list as number[];
-    },
-  };
+  const r = configReader(raw, file);
+  return { ...r, rank: (key: string, hidden: number) => ((raw[key] ?? 'auto') === 'auto' ? Math.ceil(hidden / 16) : r.int(key)) };
 }

@@ -19,9 +19,8 @@ import { rmsnorm } from '../../kernels/rmsnorm';
 import { addInplace } from '../../kernels/add_inplace';
 import { conv1dCausal } from '../../kernels/conv1d_causal';
 import { selectiveScan, selectiveScanScratchShape } from '../../kernels/selective_scan';
-import { LmHead } from '../blocks/lm_head';
-import { allocateWorkspace, prefillChunkOf, type BufferSpec, type Workspace } from '../blocks/workspace';
-import { activationInfo, checkDecodeToken, checkPrefillTokens, type LanguageModel, type ModelInfo } from '../model';
+import { prefillChunkOf, type BufferSpec } from '../blocks/workspace';
+import { BaseModel } from '../base_model';
 import type { MambaConfig } from './config';
 import { MambaState } from './state';
 import type { MambaWeights } from './weights';
@@ -45,65 +44,34 @@ export function mambaWorkspace(cfg: MambaConfig, C: number) {
   } satisfies Record<string, BufferSpec>;
 }
 
-export class MambaModel implements LanguageModel<MambaState> {
-  readonly info: ModelInfo;
-  private readonly ws: Workspace<keyof ReturnType<typeof mambaWorkspace>>;
-  private readonly head: LmHead;
-  private disposed = false;
-
-  constructor(readonly gpu: Gpu, readonly cfg: MambaConfig, private readonly w: MambaWeights, opts: { prefillChunk?: number } = {}) {
+export class MambaModel extends BaseModel<MambaState, keyof ReturnType<typeof mambaWorkspace>> {
+  constructor(gpu: Gpu, readonly cfg: MambaConfig, private readonly w: MambaWeights, opts: { prefillChunk?: number } = {}) {
     const chunk = prefillChunkOf(opts.prefillChunk);
     const { hiddenSize: D, intermediateSize: Di, stateSize: N, timeStepRank: R, convKernel: Kc, vocabSize: V, nLayers: L } = cfg;
     const perLayer = D + 2 * Di * D + Di * Kc + (cfg.useConvBias ? Di : 0) + (R + 2 * N) * Di + Di * R + Di + Di * N + Di + D * Di + (cfg.useBias ? 2 * Di + D : 0);
     const total = V * D * (cfg.tieWordEmbeddings ? 1 : 2) + L * perLayer + D;
-    this.info = {
-      family: 'mamba',
-      ffn: 'dense',
-      modelType: 'mamba',
-      vocabSize: V,
-      nLayers: L,
-      dModel: D,
-      maxContext: null,
-      params: { total, activePerToken: total },
-      weightBytes: w.all.reduce((s, t) => s + t.byteLength, 0),
-      weights: w.layers[0].out.weight.dtype === 'q4' ? 'q4' : 'f32',
-      embeddings: w.embed.dtype === 'q4' || w.embed.dtype === 'q8' ? w.embed.dtype : 'f32',
-      ...activationInfo(gpu),
-    };
-    // All or nothing: a buffer that cannot be made frees the ones before it.
-    [this.ws, this.head] = gpu.allOrNothing(() => {
-      const ws = allocateWorkspace(gpu, 'mamba', chunk, mambaWorkspace(cfg, chunk));
-      return [ws, new LmHead(gpu, w.normF, w.lmHead, cfg.eps, chunk, 'mamba')] as const;
+    super(gpu, {
+      info: { family: 'mamba', ffn: 'dense', modelType: 'mamba', vocabSize: V, nLayers: L, dModel: D, maxContext: null, params: { total, activePerToken: total } },
+      weights: w.all,
+      layerWeight: w.layers[0].out.weight,
+      embed: w.embed,
+      lmHead: w.lmHead,
+      norm: w.normF,
+      eps: cfg.eps,
+      workspace: mambaWorkspace(cfg, chunk),
+      chunk,
     });
   }
 
-  get prefillChunk(): number {
-    return this.ws.chunk;
-  }
-
-  get logitsRows(): number {
-    return this.head.allRows;
-  }
-
   /** A zeroed state; maxTokens does not apply (the state does not grow). */
-  createState(): MambaState {
-    this.assertLive('createState');
+  protected newState(): MambaState {
     return new MambaState(this.gpu, this.cfg);
   }
 
-  decode(rec: Recorder, state: MambaState, token: number): Tensor {
-    checkDecodeToken(token, this.cfg.vocabSize);
-    return this.prefill(rec, state, Int32Array.of(token));
-  }
-
-  /** Records the forward pass of `tokens` (at most prefillChunk) from the state, updating it in place. */
-  prefill(rec: Recorder, state: MambaState, tokens: Int32Array, opts: { logits: 'last' | 'all' } = { logits: 'last' }): Tensor {
-    this.assertLive('prefill');
-    const T = tokens.length;
-    const { hiddenSize: D, intermediateSize: Di, stateSize: N, timeStepRank: R, vocabSize: V } = this.cfg;
-    checkPrefillTokens(tokens, this.ws.chunk, V);
+  protected forward(rec: Recorder, state: MambaState, ids: Tensor): { x: Tensor; scratch: Tensor } {
+    const T = ids.shape[0];
+    const { hiddenSize: D, intermediateSize: Di, stateSize: N, timeStepRank: R } = this.cfg;
     const ws = this.ws;
-    rec.write(ws.ids.view([T]), tokens);
     const x = ws.x.view([T, D]);
     const n = ws.n.view([T, D]);
     const ux = ws.ux.view([T, Di]);
@@ -115,7 +83,7 @@ export class MambaModel implements LanguageModel<MambaState> {
     const delta = ws.delta.view([T, Di]);
     const y = ws.y.view([T, Di]);
 
-    this.w.embed.lookup(rec, ws.ids.view([T]), x);
+    this.embed.lookup(rec, ids, x);
 
     for (let l = 0; l < this.cfg.nLayers; l++) {
       const lw = this.w.layers[l];
@@ -131,29 +99,13 @@ export class MambaModel implements LanguageModel<MambaState> {
       lw.out.forward(rec, y, n);
       addInplace(rec, x, n);
     }
-    state.advance(T);
-
-    return this.head.forward(rec, x, n, opts.logits);
+    return { x, scratch: n };
   }
 
-  copyState(rec: Recorder, from: MambaState, to: MambaState): void {
-    this.assertLive('copyState');
+  protected copyContents(rec: Recorder, from: MambaState, to: MambaState): void {
     for (let l = 0; l < this.cfg.nLayers; l++) {
       rec.copy(from.conv[l], to.conv[l]);
       rec.copy(from.ssm[l], to.ssm[l]);
     }
-    to.setPosition(from.position);
-  }
-
-  dispose(): void {
-    if (this.disposed) return;
-    this.disposed = true;
-    this.ws.dispose();
-    this.head.dispose();
-    for (const t of this.w.all) t.dispose();
-  }
-
-  private assertLive(op: string): void {
-    if (this.disposed) throw new Error(`${op}: the model was disposed`);
   }
 }

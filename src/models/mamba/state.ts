@@ -7,17 +7,17 @@
 
 import type { Gpu } from '../../runtime/gpu';
 import type { Tensor } from '../../runtime/tensor';
-import type { ModelState } from '../model';
+import { SequenceState } from '../blocks/sequence_state';
 import type { MambaConfig } from './config';
 
-export class MambaState implements ModelState {
-  private pos = 0;
+export class MambaState extends SequenceState {
   /** Per layer (Di, Kc-1) of the activation type: the last conv inputs, oldest first. */
   readonly conv: Tensor[];
   /** Per layer (Di, N) f32: the SSM state h. */
   readonly ssm: Tensor[];
 
   constructor(private readonly gpu: Gpu, cfg: MambaConfig) {
+    super(null);
     const { intermediateSize: Di, convKernel: Kc, stateSize: N, nLayers: L } = cfg;
     // All or nothing: a layer's state that cannot be made frees the ones before it.
     [this.conv, this.ssm] = gpu.allOrNothing(() => [
@@ -26,30 +26,12 @@ export class MambaState implements ModelState {
     ] as const);
   }
 
-  get position(): number {
-    return this.pos;
+  protected get buffers(): readonly Tensor[] {
+    return [...this.conv, ...this.ssm];
   }
 
-  get bytes(): number {
-    return [...this.conv, ...this.ssm].reduce((s, t) => s + t.byteLength, 0);
-  }
-
-  advance(n: number): void {
-    this.pos += n;
-  }
-
-  /** Sets the position after a state copy. */
-  setPosition(n: number): void {
-    this.pos = n;
-  }
-
-  /** Back to an empty sequence: zero conv inputs and h. */
-  reset(): void {
-    this.pos = 0;
-    for (const t of [...this.conv, ...this.ssm]) this.gpu.write(t, new Float32Array(t.numel));
-  }
-
-  dispose(): void {
-    for (const t of [...this.conv, ...this.ssm]) t.dispose();
+  /** A new sequence: zero conv inputs and h. */
+  protected override clear(): void {
+    for (const t of this.buffers) this.gpu.write(t, new Float32Array(t.numel));
   }
 }

@@ -2,6 +2,8 @@
 // Mistral): the keys Hugging Face's LlamaConfig / Qwen2Config / MistralConfig
 // read, with their defaults, and a clear Error for anything we cannot run.
 
+import { configReader, type Json } from '../config_reader';
+
 export interface RopeScaling {
   /** Llama 3.x frequency-dependent scaling (Hugging Face `_compute_llama3_parameters`). */
   type: 'llama3';
@@ -44,35 +46,12 @@ const ARCHITECTURES = new Map<string, TransformerConfig['modelType']>([
   ['MistralForCausalLM', 'mistral'],
 ]);
 
-type Json = Record<string, unknown>;
-
 export function isTransformerConfig(raw: Json): boolean {
   return typeof raw.model_type === 'string' && ['llama', 'qwen2', 'mistral'].includes(raw.model_type);
 }
 
 export function parseTransformerConfig(raw: Json, file = 'config.json'): TransformerConfig {
-  const where = (key: string) => `${file}: '${key}'`;
-  const int = (key: string, fallback?: number): number => {
-    const v = raw[key] ?? fallback;
-    if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0) throw new Error(`${where(key)} must be a positive integer, got ${JSON.stringify(raw[key])}`);
-    return v;
-  };
-  const num = (key: string, fallback: number): number => {
-    const v = raw[key] ?? fallback;
-    if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) throw new Error(`${where(key)} must be a non-negative number, got ${JSON.stringify(raw[key])}`);
-    return v;
-  };
-  const positive = (key: string, fallback: number): number => {
-    const v = num(key, fallback);
-    if (!(v > 0)) throw new Error(`${where(key)} must be a positive number, got ${JSON.stringify(raw[key])}`);
-    return v;
-  };
-  const bool = (key: string, fallback: boolean): boolean => {
-    const v = raw[key] ?? fallback;
-    if (typeof v !== 'boolean') throw new Error(`${where(key)} must be true or false, got ${JSON.stringify(raw[key])}`);
-    return v;
-  };
-
+  const { int, num, positive, bool, ids, where } = configReader(raw, file);
   const archs = Array.isArray(raw.architectures) ? (raw.architectures as unknown[]) : [];
   const fromArch = archs.map((a) => ARCHITECTURES.get(String(a))).find(Boolean);
   const modelType = raw.model_type;
@@ -101,11 +80,6 @@ export function parseTransformerConfig(raw: Json, file = 'config.json'): Transfo
 
   const qwen = qwenType(modelType);
   const attentionBias = bool('attention_bias', false);
-  const eos = raw.eos_token_id;
-  const eosTokenIds = eos == null ? [] : (Array.isArray(eos) ? eos : [eos]).map((v) => {
-    if (typeof v !== 'number' || !Number.isInteger(v)) throw new Error(`${where('eos_token_id')} must be an integer or a list of integers`);
-    return v;
-  });
 
   return {
     modelType: modelType as TransformerConfig['modelType'],
@@ -126,7 +100,7 @@ export function parseTransformerConfig(raw: Json, file = 'config.json'): Transfo
     mlpBias: qwen ? false : bool('mlp_bias', false),
     hiddenAct: 'silu',
     bosTokenId: typeof raw.bos_token_id === 'number' ? raw.bos_token_id : null,
-    eosTokenIds,
+    eosTokenIds: ids('eos_token_id'),
   };
 }
 

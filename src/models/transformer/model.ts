@@ -15,13 +15,12 @@ import type { Recorder } from '../../runtime/recorder';
 import type { Tensor } from '../../runtime/tensor';
 import { rmsnorm } from '../../kernels/rmsnorm';
 import { rope, ropeInvFreq, ropeTable } from '../../kernels/rope';
-import { swiglu } from '../../kernels/swiglu';
 import { addInplace } from '../../kernels/add_inplace';
 import { attnPrefill } from '../../kernels/attn_prefill';
 import { attnDecode } from '../../kernels/attn_decode';
-import { LmHead } from '../blocks/lm_head';
-import { allocateWorkspace, prefillChunkOf, type BufferSpec, type Workspace } from '../blocks/workspace';
-import { activationInfo, checkDecodeToken, checkPrefillTokens, type LanguageModel, type ModelInfo } from '../model';
+import { prefillChunkOf, type BufferSpec } from '../blocks/workspace';
+import { BaseModel } from '../base_model';
+import { gatedMlp } from '../blocks/gated_mlp';
 import type { TransformerConfig } from './config';
 import { TransformerState } from './state';
 import type { TransformerWeights } from './weights';
@@ -52,52 +51,30 @@ export interface TransformerOptions {
   prefillChunk?: number;
 }
 
-export class TransformerModel implements LanguageModel<TransformerState> {
-  readonly info: ModelInfo;
-  private readonly ws: Workspace<keyof ReturnType<typeof transformerWorkspace>>;
+export class TransformerModel extends BaseModel<TransformerState, keyof ReturnType<typeof transformerWorkspace>> {
   private readonly invFreq: Float32Array;
-  private readonly head: LmHead;
-  private disposed = false;
 
-  constructor(readonly gpu: Gpu, readonly cfg: TransformerConfig, private readonly w: TransformerWeights, readonly opts: TransformerOptions) {
+  constructor(gpu: Gpu, readonly cfg: TransformerConfig, private readonly w: TransformerWeights, opts: TransformerOptions) {
     const maxContext = Math.min(opts.maxContext, cfg.maxPositionEmbeddings);
     const chunk = prefillChunkOf(opts.prefillChunk, maxContext);
-    this.invFreq = cfg.ropeScaling ? llama3InvFreq(ropeInvFreq(cfg.headDim, cfg.ropeTheta), cfg.ropeScaling) : ropeInvFreq(cfg.headDim, cfg.ropeTheta);
-    // Allocated last, all or nothing: nothing above may throw once device memory is taken.
-    [this.ws, this.head] = gpu.allOrNothing(() => {
-      const ws = allocateWorkspace(gpu, 'transformer', chunk, transformerWorkspace(cfg, chunk));
-      return [ws, new LmHead(gpu, w.norm, w.lmHead, cfg.rmsNormEps, chunk, 'transformer')] as const;
-    });
     const { hiddenSize: D, nLayers: L, vocabSize: V, nHeads: H, nKvHeads: Hkv, headDim: Dh, intermediateSize: I } = cfg;
     const perLayer = D * H * Dh * 2 + D * Hkv * Dh * 2 + 3 * D * I + 2 * D;
     const total = V * D * (cfg.tieWordEmbeddings ? 1 : 2) + L * perLayer + D;
-    this.info = {
-      family: 'transformer',
-      ffn: 'dense',
-      modelType: cfg.modelType,
-      vocabSize: V,
-      nLayers: L,
-      dModel: D,
-      maxContext,
-      params: { total, activePerToken: total },
-      weightBytes: w.all.reduce((s, t) => s + t.byteLength, 0),
-      weights: w.layers[0].gate.weight.dtype === 'q4' ? 'q4' : 'f32',
-      embeddings: w.embed.dtype === 'q4' || w.embed.dtype === 'q8' ? w.embed.dtype : 'f32',
-      ...activationInfo(gpu),
-    };
+    super(gpu, {
+      info: { family: 'transformer', ffn: 'dense', modelType: cfg.modelType, vocabSize: V, nLayers: L, dModel: D, maxContext, params: { total, activePerToken: total } },
+      weights: w.all,
+      layerWeight: w.layers[0].gate.weight,
+      embed: w.embed,
+      lmHead: w.lmHead,
+      norm: w.norm,
+      eps: cfg.rmsNormEps,
+      workspace: transformerWorkspace(cfg, chunk),
+      chunk,
+    });
+    this.invFreq = cfg.ropeScaling ? llama3InvFreq(ropeInvFreq(cfg.headDim, cfg.ropeTheta), cfg.ropeScaling) : ropeInvFreq(cfg.headDim, cfg.ropeTheta);
   }
 
-  /** Most tokens one prefill() call accepts. */
-  get prefillChunk(): number {
-    return this.ws.chunk;
-  }
-
-  get logitsRows(): number {
-    return this.head.allRows;
-  }
-
-  createState(opts: { maxTokens?: number } = {}): TransformerState {
-    this.assertLive('createState');
+  protected newState(opts: { maxTokens?: number }): TransformerState {
     const cap = opts.maxTokens ?? this.info.maxContext!;
     if (!Number.isInteger(cap) || cap < 1 || cap > this.info.maxContext!) {
       throw new Error(`createState: maxTokens ${cap} must be an integer in 1..${this.info.maxContext} (the model's context)`);
@@ -105,23 +82,11 @@ export class TransformerModel implements LanguageModel<TransformerState> {
     return new TransformerState(this.gpu, this.cfg, cap);
   }
 
-  decode(rec: Recorder, state: TransformerState, token: number): Tensor {
-    checkDecodeToken(token, this.cfg.vocabSize);
-    return this.prefill(rec, state, Int32Array.of(token));
-  }
-
-  /** Records the forward pass of `tokens` (at most prefillChunk) after the state's position. */
-  prefill(rec: Recorder, state: TransformerState, tokens: Int32Array, opts: { logits: 'last' | 'all' } = { logits: 'last' }): Tensor {
-    this.assertLive('prefill');
-    const T = tokens.length;
-    const { hiddenSize: D, nHeads: H, nKvHeads: Hkv, headDim: Dh, intermediateSize: I, vocabSize: V } = this.cfg;
-    checkPrefillTokens(tokens, this.ws.chunk, V);
-    state.checkRoom(T);
+  protected forward(rec: Recorder, state: TransformerState, ids: Tensor): { x: Tensor; scratch: Tensor } {
+    const T = ids.shape[0];
+    const { hiddenSize: D, nHeads: H, nKvHeads: Hkv, headDim: Dh, intermediateSize: I } = this.cfg;
     const pos0 = state.position;
     const ws = this.ws;
-    const g = this.gpu;
-
-    rec.write(ws.ids.view([T]), tokens);
     rec.write(ws.rope.view([T, Dh / 2, 2]), ropeTable(this.invFreq, pos0, T));
 
     const x = ws.x.view([T, D]);
@@ -135,7 +100,7 @@ export class TransformerModel implements LanguageModel<TransformerState> {
     const act = ws.act.view([T, I]);
     const table = ws.rope.view([T, Dh / 2, 2]);
 
-    this.w.embed.lookup(rec, ws.ids.view([T]), x);
+    this.embed.lookup(rec, ids, x);
 
     for (let l = 0; l < this.cfg.nLayers; l++) {
       const lw = this.w.layers[l];
@@ -154,44 +119,20 @@ export class TransformerModel implements LanguageModel<TransformerState> {
       else attnPrefill(rec, qh, state.k[l], state.v[l], oh, { pos0 });
       lw.o.forward(rec, attn, n);
       addInplace(rec, x, n);
-      // MLP block
-      rmsnorm(rec, x, lw.postNorm, n, this.cfg.rmsNormEps);
-      lw.gate.forward(rec, n, gate);
-      lw.up.forward(rec, n, up);
-      swiglu(rec, gate, up, act);
-      lw.down.forward(rec, act, n);
-      addInplace(rec, x, n);
+      gatedMlp(rec, x, { norm: lw.postNorm, gate: lw.gate, up: lw.up, down: lw.down }, this.cfg.rmsNormEps, { n, gate, up, act });
     }
-    state.advance(T);
-
-    return this.head.forward(rec, x, n, opts.logits);
+    return { x, scratch: n };
   }
 
-  /** Copies the KV cache rows in use and the position (a snapshot or a fork of a conversation). */
-  copyState(rec: Recorder, from: TransformerState, to: TransformerState): void {
-    this.assertLive('copyState');
+  /** Copies the KV cache rows in use (a snapshot or a fork of a conversation). */
+  protected copyContents(rec: Recorder, from: TransformerState, to: TransformerState): void {
     const n = from.position;
-    if (n > to.capacity) throw new Error(`copyState: ${n} cached tokens do not fit a state of capacity ${to.capacity}`);
-    if (n > 0) {
-      const shape = [n, this.cfg.nKvHeads, this.cfg.headDim];
-      for (let l = 0; l < this.cfg.nLayers; l++) {
-        rec.copy(from.k[l].view(shape), to.k[l].view(shape));
-        rec.copy(from.v[l].view(shape), to.v[l].view(shape));
-      }
+    if (n > to.capacity!) throw new Error(`copyState: ${n} cached tokens do not fit a state of capacity ${to.capacity}`);
+    if (n === 0) return;
+    const shape = [n, this.cfg.nKvHeads, this.cfg.headDim];
+    for (let l = 0; l < this.cfg.nLayers; l++) {
+      rec.copy(from.k[l].view(shape), to.k[l].view(shape));
+      rec.copy(from.v[l].view(shape), to.v[l].view(shape));
     }
-    to.reset();
-    to.advance(n);
-  }
-
-  dispose(): void {
-    if (this.disposed) return;
-    this.disposed = true;
-    this.ws.dispose();
-    this.head.dispose();
-    for (const t of this.w.all) t.dispose();
-  }
-
-  private assertLive(op: string): void {
-    if (this.disposed) throw new Error(`${op}: the model was disposed`);
   }
 }

@@ -1,13 +1,14 @@
 // Runs in headless Chromium and Firefox: the library as a browser app would use it.
 // WebGPU from navigator.gpu, every kernel compiled, one run, the tiny transformer
 // loaded from an in-memory file map (the shape a File picker gives) and from a URL,
-// the tiny Mamba, then generation. Results go to window.__result for the Node side to check.
+// the tiny Mamba and RetNet, then generation. Results go to window.__result for the Node side to check.
 
 import { Gpu, loadModel } from '../../../src/index';
 import { Recorder } from '../../../src/runtime/recorder';
 import { rmsnorm } from '../../../src/kernels/rmsnorm';
 import { compileAllKernels } from '../../helpers/compile_kernels';
 import { tinyMamba, tinyTransformer } from '../../helpers/checkpoints';
+import { tinyRetnet } from '../../helpers/retnet_checkpoint';
 
 declare global {
   interface Window { __result?: unknown }
@@ -45,11 +46,16 @@ async function run() {
   const mamba = await loadModel(mambaFiles, { weights: 'f32', device: gpu });
   const mambaLogits = Array.from(await mamba.logits([3, 60, 101, 7]));
   mamba.dispose();
+  // And the tiny RetNet.
+  const rk = tinyRetnet({ seed: 6 });
+  const retnet = await loadModel(Object.fromEntries(Object.entries(rk.files).map(([name, bytes]) => [name, new Blob([bytes as Uint8Array<ArrayBuffer>])])), { weights: 'f32', device: gpu });
+  const retnetLogits = Array.from(await retnet.logits([3, 60, 101, 7]));
+  retnet.dispose();
   let text = '';
   for await (const piece of lm.generate('the cat', { maxNewTokens: 6, seed: 3, temperature: 0.9 })) text += piece;
   const memoryBefore = gpu.ledger.report().total;
   lm.dispose();
-  return { report: gpu.report, compiled, x: Array.from(x), w: Array.from(w), norm, logits, urlLogits, q4Logits, mambaLogits, text, memoryBefore, memoryAfter: gpu.ledger.report().total };
+  return { report: gpu.report, compiled, x: Array.from(x), w: Array.from(w), norm, logits, urlLogits, q4Logits, mambaLogits, retnetLogits, text, memoryBefore, memoryAfter: gpu.ledger.report().total };
 }
 
 run().then(
