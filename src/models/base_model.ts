@@ -116,6 +116,11 @@ export abstract class BaseModel<S extends SequenceState, K extends string> imple
   /** Records a copy of what `from` holds into `to` (the base sets the position). */
   protected abstract copyContents(rec: Recorder, from: S, to: S): void;
 
+  /** The workspace by name, for a block that brings its own buffers (the feed-forward's). */
+  protected get scratch(): Readonly<Record<string, Tensor>> {
+    return this.ws as unknown as Record<string, Tensor>;
+  }
+
   protected assertLive(op: string): void {
     if (this.disposed) throw new Error(`${op}: the model was disposed`);
   }

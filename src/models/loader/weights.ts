@@ -61,6 +61,11 @@ export function checkTensors(src: TensorSource, expected: ReadonlyMap<string, re
   if (problems.length) throw new Error(`${where}: the checkpoint does not match its config: ${problems.join('; ')}`);
 }
 
+/** data times s (a copy; the same array when s is 1). */
+function scaled(data: Float32Array, s: number): Float32Array {
+  return s === 1 ? data : data.map((v) => v * s);
+}
+
 function list(items: string[]): string {
   return items.length > 8 ? `${items.slice(0, 8).join(', ')} and ${items.length - 8} more` : items.join(', ');
 }
@@ -84,10 +89,31 @@ export class WeightUploader {
     this.embeddings = opts.embeddings ?? (opts.weights === 'q4' ? 'q8' : 'f32');
   }
 
-  /** A (rows, cols) matrix used as a linear weight: q4 or f32 per the mode. */
-  async matrix(name: string, label: string): Promise<Tensor> {
+  /**
+   * A (rows, cols) matrix used as a linear weight: q4 or f32 per the mode;
+   * `scale` multiplies it first (a multiplier of the config folded in).
+   */
+  async matrix(name: string, label: string, scale = 1): Promise<Tensor> {
     const [rows, cols] = this.src.info(name).shape;
-    return this.upload(await this.read(name), rows, cols, label, this.mode);
+    return this.upload(scaled(await this.read(name), scale), rows, cols, label, this.mode);
+  }
+
+  /**
+   * The experts of one projection stacked as one 4-bit (E * rows, cols)
+   * matrix, expert e's rows from `rows` rows of tensor pieces[e].name starting
+   * at row pieces[e].row (a per-expert tensor, or a slice of a fused one);
+   * each tensor is read once. 4-bit whatever the mode: the experts are most
+   * of a sparse model's bytes.
+   */
+  async experts(label: string, rows: number, cols: number, pieces: readonly { name: string; row: number }[], scale = 1): Promise<Tensor> {
+    const stacked = new Float32Array(pieces.length * rows * cols);
+    const read = new Map<string, Float32Array>();
+    for (const [e, p] of pieces.entries()) {
+      let data = read.get(p.name);
+      if (!data) read.set(p.name, (data = await this.read(p.name)));
+      stacked.set(data.subarray(p.row * cols, (p.row + rows) * cols), e * rows * cols);
+    }
+    return this.upload(scaled(stacked, scale), pieces.length * rows, cols, label, 'q4');
   }
 
   /**
@@ -95,7 +121,7 @@ export class WeightUploader {
    * in row parts that each fit one binding of this device (one part when the
    * whole matrix fits), read once.
    */
-  async vocab(name: string, label: string): Promise<VocabMatrix> {
+  async vocab(name: string, label: string, scale = 1): Promise<VocabMatrix> {
     const [rows, cols] = this.src.info(name).shape;
     const format = this.embeddings;
     // Bytes per row as bound: codes and scales when quantized (plus up to 256 bytes of gap before the scales).
@@ -103,7 +129,7 @@ export class WeightUploader {
     const rowBytes = codeBytes + (format === 'f32' ? 0 : Math.ceil(cols / this.groupSize) * 4);
     const perPart = Math.floor((this.gpu.maxBinding - (format === 'f32' ? 0 : 256)) / rowBytes / VOCAB_PART_ALIGN) * VOCAB_PART_ALIGN;
     if (perPart === 0) throw new Error(`tensor '${name}' ${fmtShape([rows, cols])}: ${VOCAB_PART_ALIGN} rows (${VOCAB_PART_ALIGN * rowBytes} bytes) exceed this device's ${this.gpu.maxBinding}-byte binding`);
-    const data = await this.read(name);
+    const data = scaled(await this.read(name), scale);
     const parts: Tensor[] = [];
     for (let r = 0; r < rows; r += perPart) {
       const n = Math.min(perPart, rows - r);
@@ -133,14 +159,14 @@ export class WeightUploader {
    * A linear layer's bias, in the activation type: it is added to the layer's
    * output in place (as f16 checkpoints hold it, in the f16 path).
    */
-  async bias(name: string, label: string): Promise<Tensor> {
-    const [t] = await this.biasSplit(name, [{ label, length: this.src.info(name).shape[0] }]);
+  async bias(name: string, label: string, scale = 1): Promise<Tensor> {
+    const [t] = await this.biasSplit(name, [{ label, length: this.src.info(name).shape[0] }], scale);
     return t;
   }
 
   /** Consecutive ranges of one bias as separate tensors (the bias of a split projection), in the activation type. */
-  async biasSplit(name: string, parts: readonly { label: string; length: number }[]): Promise<Tensor[]> {
-    const data = await this.read(name);
+  async biasSplit(name: string, parts: readonly { label: string; length: number }[], scale = 1): Promise<Tensor[]> {
+    const data = scaled(await this.read(name), scale);
     let i0 = 0;
     return parts.map(({ label, length }) => {
       const t = this.gpu.upload(data.slice(i0, (i0 += length)), [length], { label, category: 'weights', dtype: this.gpu.activationType });
@@ -157,9 +183,9 @@ export class WeightUploader {
     return t;
   }
 
-  /** A vector or small tensor kept in f32 (norm weights, the SSM's parameters). */
-  async f32(name: string, label: string): Promise<Tensor> {
-    const data = await this.read(name);
+  /** A vector or small tensor kept in f32 (norm weights, the SSM's parameters), times `scale`. */
+  async f32(name: string, label: string, scale = 1): Promise<Tensor> {
+    const data = scaled(await this.read(name), scale);
     const t = this.gpu.upload(data, this.src.info(name).shape, { label, category: 'weights' });
     this.tensors.push(t);
     return t;

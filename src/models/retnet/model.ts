@@ -26,7 +26,7 @@ import { retentionParallel } from '../../kernels/retention_parallel';
 import { retentionChunkwise, retentionChunkwiseScratchShape } from '../../kernels/retention_chunkwise';
 import { prefillChunkOf, type BufferSpec } from '../blocks/workspace';
 import { BaseModel } from '../base_model';
-import { gatedMlp } from '../blocks/gated_mlp';
+import { DenseFeedForward, feedForwardWorkspace } from '../blocks/feed_forward';
 import type { RetNetConfig } from './config';
 import { RetNetState } from './state';
 import type { RetNetWeights } from './weights';
@@ -48,14 +48,15 @@ export function retnetDecays(H: number): Float32Array {
 /** Parameters of the checkpoint: 1,351,727,104 for fla-hub/retnet-1.3B-100B. */
 export function retnetParamCount(cfg: RetNetConfig): number {
   const { hiddenSize: D, nHeads: H, keyDim: Dk, valueDim: Dv, intermediateSize: I, vocabSize: V, nLayers: L } = cfg;
-  const perLayer = 2 * D + 2 * H * Dk * D + 3 * H * Dv * D + Dv + 3 * D * I;
+  const perLayer = 2 * D + 2 * H * Dk * D + 3 * H * Dv * D + Dv + new DenseFeedForward(D, I).params.total;
   return V * D * (cfg.tieWordEmbeddings ? 1 : 2) + L * perLayer + D;
 }
 
 /** Scratch activations for up to C tokens, allocated once with the model. */
 export function retnetWorkspace(cfg: RetNetConfig, C: number) {
-  const { hiddenSize: D, nHeads: H, keyDim: Dk, valueDim: Dv, intermediateSize: I } = cfg;
+  const { hiddenSize: D, nHeads: H, keyDim: Dk, valueDim: Dv } = cfg;
   return {
+    ...feedForwardWorkspace([new DenseFeedForward(D, cfg.intermediateSize)], C),
     x: { shape: [C, D] },             // residual stream
     n: { shape: [C, D] },             // normed input / block output
     q: { shape: [C, H * Dk] },
@@ -64,9 +65,6 @@ export function retnetWorkspace(cfg: RetNetConfig, C: number) {
     g: { shape: [C, H * Dv] },        // output gate
     o: { shape: [C, H * Dv] },        // retention output, then the gated heads
     normed: { shape: [C, H * Dv] },   // per-head normed output
-    gate: { shape: [C, I] },
-    up: { shape: [C, I] },
-    act: { shape: [C, I] },
     ids: { shape: [C], dtype: 'i32' },
     rope: { shape: [C, Dk / 2, 2], dtype: 'f32' }, // cos, sin per position and frequency
     decay: { shape: [H], dtype: 'f32', category: 'weights' }, // γ per head, written once
@@ -81,7 +79,7 @@ export interface RetNetOptions {
   form?: 'auto' | 'parallel' | 'chunkwise';
 }
 
-export class RetNetModel extends BaseModel<RetNetState, keyof ReturnType<typeof retnetWorkspace>> {
+export class RetNetModel extends BaseModel<RetNetState, keyof ReturnType<typeof retnetWorkspace> & string> {
   private readonly invFreq: Float32Array;
   private readonly form: NonNullable<RetNetOptions['form']>;
 
@@ -112,7 +110,7 @@ export class RetNetModel extends BaseModel<RetNetState, keyof ReturnType<typeof 
 
   protected forward(rec: Recorder, state: RetNetState, ids: Tensor): { x: Tensor; scratch: Tensor } {
     const T = ids.shape[0];
-    const { hiddenSize: D, nHeads: H, keyDim: Dk, valueDim: Dv, intermediateSize: I, normEps: eps } = this.cfg;
+    const { hiddenSize: D, nHeads: H, keyDim: Dk, valueDim: Dv, normEps: eps } = this.cfg;
     const ws = this.ws;
     rec.write(ws.rope.view([T, Dk / 2, 2]), ropeTable(this.invFreq, state.position, T));
 
@@ -124,9 +122,6 @@ export class RetNetModel extends BaseModel<RetNetState, keyof ReturnType<typeof 
     const g = ws.g.view([T, H * Dv]);
     const o = ws.o.view([T, H, Dv]);
     const normed = ws.normed.view([T, H * Dv]);
-    const gate = ws.gate.view([T, I]);
-    const up = ws.up.view([T, I]);
-    const act = ws.act.view([T, I]);
     const table = ws.rope.view([T, Dk / 2, 2]);
     const flat = (t: Tensor, cols: number) => t.view([T, cols]);
 
@@ -152,7 +147,10 @@ export class RetNetModel extends BaseModel<RetNetState, keyof ReturnType<typeof 
       swiglu(rec, g, normed, flat(o, H * Dv));
       lw.o.forward(rec, flat(o, H * Dv), n);
       addInplace(rec, x, n);
-      gatedMlp(rec, x, { norm: lw.mlpNorm, gate: lw.gate, up: lw.up, down: lw.down }, eps, { n, gate, up, act });
+      // feed-forward block
+      rmsnorm(rec, x, lw.mlpNorm, n, eps);
+      lw.ffn.forward(rec, n, n, this.scratch);
+      addInplace(rec, x, n);
     }
     return { x, scratch: n };
   }

@@ -9,6 +9,7 @@
 import type { Gpu } from '../../runtime/gpu';
 import type { Tensor } from '../../runtime/tensor';
 import { Linear } from '../blocks/linear';
+import { DenseFeedForward, type FeedForward, type FeedForwardSpec } from '../blocks/feed_forward';
 import type { VocabMatrix } from '../blocks/vocab';
 import { checkTensors, WeightUploader, type TensorSource, type UploadOptions } from '../loader/weights';
 import type { RetNetConfig } from './config';
@@ -27,9 +28,7 @@ export interface RetNetLayerWeights {
   gateNorm: Tensor;     // (Dv) f32, shared by the heads
   o: Linear;            // (D, H*Dv)
   mlpNorm: Tensor;      // (D) f32
-  gate: Linear;         // (I, D)
-  up: Linear;           // (I, D)
-  down: Linear;         // (D, I)
+  ffn: FeedForward;     // under mlp.: the gated MLP
 }
 
 export interface RetNetWeights {
@@ -46,8 +45,13 @@ export function retnetLayoutOf(names: readonly string[]): RetNetLayout {
   return { mlp: fused ? 'fused' : 'split', gateNorm: names.some((n) => n.endsWith('.attn.g_norm.weight')) ? 'g_norm' : 'g_norm_swish_gate' };
 }
 
+/** The gated MLP under 'mlp.', in the checkpoint's layout. */
+export function retnetFeedForward(cfg: RetNetConfig, layout: RetNetLayout): FeedForwardSpec {
+  return new DenseFeedForward(cfg.hiddenSize, cfg.intermediateSize, { fusedGateUp: layout.mlp === 'fused' });
+}
+
 export function retnetTensorShapes(cfg: RetNetConfig, layout: RetNetLayout = { mlp: 'split', gateNorm: 'g_norm_swish_gate' }): Map<string, number[]> {
-  const { hiddenSize: D, nHeads: H, keyDim: Dk, valueDim: Dv, intermediateSize: I, vocabSize: V } = cfg;
+  const { hiddenSize: D, nHeads: H, keyDim: Dk, valueDim: Dv, vocabSize: V } = cfg;
   const m = new Map<string, number[]>();
   m.set('model.embeddings.weight', [V, D]);
   for (let l = 0; l < cfg.nLayers; l++) {
@@ -60,12 +64,7 @@ export function retnetTensorShapes(cfg: RetNetConfig, layout: RetNetLayout = { m
     m.set(p + 'attn.o_proj.weight', [D, H * Dv]);
     m.set(p + `attn.${layout.gateNorm}.weight`, [Dv]);
     m.set(p + 'mlp_norm.weight', [D]);
-    if (layout.mlp === 'fused') m.set(p + 'mlp.gate_proj.weight', [2 * I, D]);
-    else {
-      m.set(p + 'mlp.gate_proj.weight', [I, D]);
-      m.set(p + 'mlp.up_proj.weight', [I, D]);
-    }
-    m.set(p + 'mlp.down_proj.weight', [D, I]);
+    for (const [name, shape] of retnetFeedForward(cfg, layout).shapes(p + 'mlp.')) m.set(name, shape);
   }
   m.set('model.norm.weight', [D]);
   if (!cfg.tieWordEmbeddings) m.set('lm_head.weight', [V, D]);
@@ -87,7 +86,7 @@ export async function loadRetNetWeights(gpu: Gpu, src: TensorSource, cfg: RetNet
   try {
     const embed = await up.vocab('model.embeddings.weight', 'retnet.embed');
     const layers: RetNetLayerWeights[] = [];
-    const I = cfg.intermediateSize;
+    const ffn = retnetFeedForward(cfg, layout);
     for (let l = 0; l < cfg.nLayers; l++) {
       const p = `model.layers.${l}.`;
       const lbl = `retnet.L${l}.`;
@@ -97,10 +96,7 @@ export async function loadRetNetWeights(gpu: Gpu, src: TensorSource, cfg: RetNet
       const gateNorm = await up.f32(p + `attn.${layout.gateNorm}.weight`, lbl + 'attn.gate_norm');
       const o = await linear('attn.o_proj');
       const mlpNorm = await up.f32(p + 'mlp_norm.weight', lbl + 'mlp_norm');
-      const [gate, upProj] = layout.mlp === 'split'
-        ? [await linear('mlp.gate_proj'), await linear('mlp.up_proj')]
-        : (await up.rowSplit(p + 'mlp.gate_proj.weight', [{ label: lbl + 'mlp.gate', rows: I }, { label: lbl + 'mlp.up', rows: I }])).map((t) => new Linear(t));
-      layers.push({ attnNorm, q, k, v, g, gateNorm, o, mlpNorm, gate, up: upProj, down: await linear('mlp.down_proj') });
+      layers.push({ attnNorm, q, k, v, g, gateNorm, o, mlpNorm, ffn: await ffn.load(up, p + 'mlp.', lbl + 'mlp.') });
     }
     const norm = await up.f32('model.norm.weight', 'retnet.norm');
     const lmHead = cfg.tieWordEmbeddings ? embed : await up.vocab('lm_head.weight', 'retnet.lm_head');

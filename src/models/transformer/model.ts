@@ -20,25 +20,24 @@ import { attnPrefill } from '../../kernels/attn_prefill';
 import { attnDecode } from '../../kernels/attn_decode';
 import { prefillChunkOf, type BufferSpec } from '../blocks/workspace';
 import { BaseModel } from '../base_model';
-import { gatedMlp } from '../blocks/gated_mlp';
+import { feedForwardWorkspace } from '../blocks/feed_forward';
 import type { TransformerConfig } from './config';
 import { TransformerState } from './state';
-import type { TransformerWeights } from './weights';
+import { transformerFeedForward, type TransformerWeights } from './weights';
 import { llama3InvFreq } from './rope_scaling';
 
 /** Scratch activations for up to C tokens, allocated once with the model. */
 export function transformerWorkspace(cfg: TransformerConfig, C: number) {
-  const { hiddenSize: D, nHeads: H, nKvHeads: Hkv, headDim: Dh, intermediateSize: I } = cfg;
+  const { hiddenSize: D, nHeads: H, nKvHeads: Hkv, headDim: Dh } = cfg;
+  const ffns = Array.from({ length: cfg.nLayers }, (_, l) => transformerFeedForward(cfg, l));
   return {
+    ...feedForwardWorkspace(ffns, C),
     x: { shape: [C, D] },          // residual stream
     n: { shape: [C, D] },          // normed input / block output
     q: { shape: [C, H * Dh] },
     k: { shape: [C, Hkv * Dh] },
     v: { shape: [C, Hkv * Dh] },
     attn: { shape: [C, H * Dh] },
-    gate: { shape: [C, I] },
-    up: { shape: [C, I] },
-    act: { shape: [C, I] },
     ids: { shape: [C], dtype: 'i32' },
     rope: { shape: [C, Dh / 2, 2], dtype: 'f32' }, // cos, sin per position and frequency
   } satisfies Record<string, BufferSpec>;
@@ -51,19 +50,21 @@ export interface TransformerOptions {
   prefillChunk?: number;
 }
 
-export class TransformerModel extends BaseModel<TransformerState, keyof ReturnType<typeof transformerWorkspace>> {
+export class TransformerModel extends BaseModel<TransformerState, keyof ReturnType<typeof transformerWorkspace> & string> {
   private readonly invFreq: Float32Array;
 
   constructor(gpu: Gpu, readonly cfg: TransformerConfig, private readonly w: TransformerWeights, opts: TransformerOptions) {
     const maxContext = Math.min(opts.maxContext, cfg.maxPositionEmbeddings);
     const chunk = prefillChunkOf(opts.prefillChunk, maxContext);
-    const { hiddenSize: D, nLayers: L, vocabSize: V, nHeads: H, nKvHeads: Hkv, headDim: Dh, intermediateSize: I } = cfg;
-    const perLayer = D * H * Dh * 2 + D * Hkv * Dh * 2 + 3 * D * I + 2 * D;
-    const total = V * D * (cfg.tieWordEmbeddings ? 1 : 2) + L * perLayer + D;
+    const { hiddenSize: D, nLayers: L, vocabSize: V, nHeads: H, nKvHeads: Hkv, headDim: Dh } = cfg;
+    const ffns = Array.from({ length: L }, (_, l) => transformerFeedForward(cfg, l));
+    const rest = V * D * (cfg.tieWordEmbeddings ? 1 : 2) + L * (D * H * Dh * 2 + D * Hkv * Dh * 2 + 2 * D) + D;
+    const params = { total: rest + ffns.reduce((s, f) => s + f.params.total, 0), activePerToken: rest + ffns.reduce((s, f) => s + f.params.active, 0) };
+    const ffn = ffns.some((f) => f.kind === 'moe') ? 'moe' : 'dense';
     super(gpu, {
-      info: { family: 'transformer', ffn: 'dense', modelType: cfg.modelType, vocabSize: V, nLayers: L, dModel: D, maxContext, params: { total, activePerToken: total } },
+      info: { family: 'transformer', ffn, modelType: cfg.modelType, vocabSize: V, nLayers: L, dModel: D, maxContext, params },
       weights: w.all,
-      layerWeight: w.layers[0].gate.weight,
+      layerWeight: w.layers[0].q.weight,
       embed: w.embed,
       lmHead: w.lmHead,
       norm: w.norm,
@@ -84,7 +85,7 @@ export class TransformerModel extends BaseModel<TransformerState, keyof ReturnTy
 
   protected forward(rec: Recorder, state: TransformerState, ids: Tensor): { x: Tensor; scratch: Tensor } {
     const T = ids.shape[0];
-    const { hiddenSize: D, nHeads: H, nKvHeads: Hkv, headDim: Dh, intermediateSize: I } = this.cfg;
+    const { hiddenSize: D, nHeads: H, nKvHeads: Hkv, headDim: Dh } = this.cfg;
     const pos0 = state.position;
     const ws = this.ws;
     rec.write(ws.rope.view([T, Dh / 2, 2]), ropeTable(this.invFreq, pos0, T));
@@ -95,9 +96,6 @@ export class TransformerModel extends BaseModel<TransformerState, keyof ReturnTy
     const k = ws.k.view([T, Hkv * Dh]);
     const v = ws.v.view([T, Hkv * Dh]);
     const attn = ws.attn.view([T, H * Dh]);
-    const gate = ws.gate.view([T, I]);
-    const up = ws.up.view([T, I]);
-    const act = ws.act.view([T, I]);
     const table = ws.rope.view([T, Dh / 2, 2]);
 
     this.embed.lookup(rec, ids, x);
@@ -119,7 +117,10 @@ export class TransformerModel extends BaseModel<TransformerState, keyof ReturnTy
       else attnPrefill(rec, qh, state.k[l], state.v[l], oh, { pos0 });
       lw.o.forward(rec, attn, n);
       addInplace(rec, x, n);
-      gatedMlp(rec, x, { norm: lw.postNorm, gate: lw.gate, up: lw.up, down: lw.down }, this.cfg.rmsNormEps, { n, gate, up, act });
+      // feed-forward block
+      rmsnorm(rec, x, lw.postNorm, n, this.cfg.rmsNormEps);
+      lw.ffn.forward(rec, n, n, this.scratch);
+      addInplace(rec, x, n);
     }
     return { x, scratch: n };
   }

@@ -6,6 +6,7 @@
 import type { Gpu } from '../../runtime/gpu';
 import type { Tensor } from '../../runtime/tensor';
 import { Linear } from '../blocks/linear';
+import { DenseFeedForward, type FeedForward, type FeedForwardSpec } from '../blocks/feed_forward';
 import type { VocabMatrix } from '../blocks/vocab';
 import { checkTensors, WeightUploader, type TensorSource, type UploadOptions } from '../loader/weights';
 import type { TransformerConfig } from './config';
@@ -17,9 +18,7 @@ export interface LayerWeights {
   v: Linear;            // (Hkv*Dh, D)
   o: Linear;            // (D, H*Dh)
   postNorm: Tensor;     // (D) f32
-  gate: Linear;         // (I, D)
-  up: Linear;           // (I, D)
-  down: Linear;         // (D, I)
+  ffn: FeedForward;     // under mlp.
 }
 
 export interface TransformerWeights {
@@ -34,9 +33,14 @@ export interface TransformerWeights {
 /** Tensors a checkpoint may carry that the model does not need. */
 const IGNORED = [/\.rotary_emb\.inv_freq$/];
 
+/** The feed-forward block of layer l, under 'mlp.': the gated MLP. */
+export function transformerFeedForward(cfg: TransformerConfig, _layer: number): FeedForwardSpec {
+  return new DenseFeedForward(cfg.hiddenSize, cfg.intermediateSize, { bias: cfg.mlpBias });
+}
+
 /** Every tensor name the config implies, with its (out, in) shape. */
 export function transformerTensorShapes(cfg: TransformerConfig): Map<string, number[]> {
-  const { hiddenSize: D, nHeads: H, nKvHeads: Hkv, headDim: Dh, intermediateSize: I, vocabSize: V } = cfg;
+  const { hiddenSize: D, nHeads: H, nKvHeads: Hkv, headDim: Dh, vocabSize: V } = cfg;
   const m = new Map<string, number[]>();
   m.set('model.embed_tokens.weight', [V, D]);
   for (let l = 0; l < cfg.nLayers; l++) {
@@ -53,14 +57,7 @@ export function transformerTensorShapes(cfg: TransformerConfig): Map<string, num
     }
     if (cfg.oBias) m.set(p + 'self_attn.o_proj.bias', [D]);
     m.set(p + 'post_attention_layernorm.weight', [D]);
-    m.set(p + 'mlp.gate_proj.weight', [I, D]);
-    m.set(p + 'mlp.up_proj.weight', [I, D]);
-    m.set(p + 'mlp.down_proj.weight', [D, I]);
-    if (cfg.mlpBias) {
-      m.set(p + 'mlp.gate_proj.bias', [I]);
-      m.set(p + 'mlp.up_proj.bias', [I]);
-      m.set(p + 'mlp.down_proj.bias', [D]);
-    }
+    for (const [name, shape] of transformerFeedForward(cfg, l).shapes(p + 'mlp.')) m.set(name, shape);
   }
   m.set('model.norm.weight', [D]);
   if (!cfg.tieWordEmbeddings) m.set('lm_head.weight', [V, D]);
@@ -97,9 +94,7 @@ export async function loadTransformerWeights(
         v: await linear('self_attn.v_proj', cfg.qkvBias),
         o: await linear('self_attn.o_proj', cfg.oBias),
         postNorm: await up.f32(p + 'post_attention_layernorm.weight', lbl + 'post_attention_layernorm'),
-        gate: await linear('mlp.gate_proj', cfg.mlpBias),
-        up: await linear('mlp.up_proj', cfg.mlpBias),
-        down: await linear('mlp.down_proj', cfg.mlpBias),
+        ffn: await transformerFeedForward(cfg, l).load(up, p + 'mlp.', lbl + 'mlp.'),
       });
     }
     const norm = await up.f32('model.norm.weight', 'transformer.norm');
