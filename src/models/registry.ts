@@ -54,7 +54,7 @@ const transformer: FamilyEntry = {
   parse(raw) {
     const cfg = parseTransformerConfig(raw);
     const D = cfg.hiddenSize;
-    const wide = Math.max(cfg.intermediateSize, cfg.nHeads * cfg.headDim); // MLP or attention projection
+    const wide = Math.max(cfg.moe?.sparse.every(Boolean) ? 0 : cfg.intermediateSize, cfg.moe?.sharedExpertSize ?? 0, cfg.nHeads * cfg.headDim); // MLP or attention projection
     return { eosTokenIds: cfg.eosTokenIds, largestMatrix: [wide, D], tensorCount: tensorCount(cfg, transformerTensorShapes), nLayers: cfg.nLayers };
   },
   async load(gpu, raw, src, opts) {
@@ -66,6 +66,7 @@ const transformer: FamilyEntry = {
     }
     // Before any weight is read: the tensors are the config's, the KV cache and the workspace each fit a buffer.
     const shapes = checkTransformerCheckpoint(src, cfg);
+    if (cfg.moe) checkExpertStacks(gpu, cfg.moe, cfg.hiddenSize);
     TransformerState.checkFits(gpu, cfg, maxContext);
     const chunk = prefillChunkOf(opts.prefillChunk, maxContext);
     checkWorkspace(gpu, 'transformer', chunk, transformerWorkspace(cfg, chunk));
@@ -109,6 +110,16 @@ const retnet: FamilyEntry = {
   },
 };
 
+/** The experts of a projection are one 4-bit (E * rows, cols) binding: refuse, with the sizes, a stack that does not fit. */
+function checkExpertStacks(gpu: Gpu, moe: NonNullable<ReturnType<typeof parseTransformerConfig>['moe']>, D: number): void {
+  const { nExperts: E, expertSize: I } = moe;
+  // 4-bit codes plus an f16 scale and minimum per group of 32, as the q4 format holds them.
+  const bytes = E * I * D * (0.5 + 4 / 32);
+  if (bytes > gpu.maxBinding) {
+    throw new Error(`loadModel: the ${E} experts of one projection (${E} × (${I}, ${D}) at 4 bits, ${bytes} bytes) exceed this device's ${gpu.maxBinding}-byte binding`);
+  }
+}
+
 /** Builds a model from loaded weights; if that throws, the weights are freed. */
 function buildOrFree(weights: readonly Tensor[], build: () => LanguageModel): LanguageModel {
   try {
@@ -124,6 +135,10 @@ const FAMILIES = new Map<string, FamilyEntry>([
   ['llama', transformer],
   ['qwen2', transformer],
   ['mistral', transformer],
+  ['mixtral', transformer],
+  ['olmoe', transformer],
+  ['qwen2_moe', transformer],
+  ['granitemoe', transformer],
   ['mamba', mamba],
   ['retnet', retnet],
 ]);

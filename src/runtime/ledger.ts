@@ -2,8 +2,9 @@
 // category, so a benchmark can report device memory exactly and a test can
 // check that disposing a model brings the count back to where it was.
 
-export type MemoryCategory = 'weights' | 'cache' | 'activations' | 'scratch';
-export const MEMORY_CATEGORIES: readonly MemoryCategory[] = ['weights', 'cache', 'activations', 'scratch'];
+/** 'experts': the expert weights of a mixture of experts, apart from the rest of the weights. */
+export type MemoryCategory = 'weights' | 'experts' | 'cache' | 'activations' | 'scratch';
+export const MEMORY_CATEGORIES: readonly MemoryCategory[] = ['weights', 'experts', 'cache', 'activations', 'scratch'];
 
 export interface MemoryReport {
   /** Bytes alive now, per category. */
@@ -20,7 +21,7 @@ export interface MemoryReport {
 
 interface Entry { label: string; bytes: number; category: MemoryCategory }
 
-const zeros = (): Record<MemoryCategory, number> => ({ weights: 0, cache: 0, activations: 0, scratch: 0 });
+const zeros = (): Record<MemoryCategory, number> => ({ weights: 0, experts: 0, cache: 0, activations: 0, scratch: 0 });
 
 export class MemoryLedger {
   private readonly live = new Map<object, Entry>();

@@ -20,7 +20,8 @@ import.meta.glob('../../src/kernels/*.ts', { eager: true }); // each op's module
 /** The cases the page must run, listed here so that one missing from the page fails. */
 const CASES = [
   'add_inplace', 'argmax', 'attn_decode', 'attn_prefill', 'binary add', 'binary mul', 'conv1d_causal', 'count_nonfinite',
-  'embed', 'embed_q4', 'embed_q8', 'layernorm', 'matmul', 'matmul_q4', 'matmul_q8', 'matvec', 'matvec_q4', 'matvec_q8',
+  'embed', 'embed_q4', 'embed_q8', 'gated_add', 'layernorm', 'matmul', 'matmul_q4', 'matmul_q8', 'matvec', 'matvec_q4', 'matvec_q8',
+  'moe_combine', 'moe_matmul_q4', 'moe_matvec_q4', 'moe_router',
   'retention_chunkwise', 'retention_parallel', 'retention_recurrent',
   'rmsnorm f16 to f16', 'rmsnorm f16 to f32', 'rope neox', 'rope interleaved', 'sample', 'selective_scan', 'ssm_step',
   'softmax', 'swiglu', 'unary silu', 'unary gelu', 'unary gelu_tanh',
@@ -29,6 +30,7 @@ const CASES = [
 /** Kernels without a T variant, and why. */
 const NO_T: Record<string, string> = {
   copy: 'a bandwidth probe that moves bytes as vec4<u32>: it has no element type',
+  moe_group: 'groups u32 expert ids into a u32 plan: it has no element type',
 };
 
 /** The kernel's own WGSL and snippets, without the prelude (which always names T and O) and comments. */

@@ -41,8 +41,10 @@ import { attention } from '../../src/reference/attention';
 import { linear } from '../../src/reference/linear';
 import { conv1dCausalRef, selectiveScanRef } from '../../src/reference/mamba_ops';
 import { retentionRecurrentRef } from '../../src/reference/retention';
+import { moeCombineRef, moeLinearRef, moeRouterRef } from '../../src/reference/moe_ops';
 import { argmaxRef, countNonfiniteRef, keptSet, sampleRef, uniform01, type SamplingOptions } from '../../src/reference/sampling';
 import { addInplace } from '../../src/kernels/add_inplace';
+import { gatedAdd } from '../../src/kernels/gated_add';
 import { argmax } from '../../src/kernels/argmax';
 import { ATTN_DECODE_CHUNK, attnDecode, attnDecodeScratchShape } from '../../src/kernels/attn_decode';
 import { attnPrefill } from '../../src/kernels/attn_prefill';
@@ -59,6 +61,11 @@ import { matmulQ8 } from '../../src/kernels/matmul_q8';
 import { matvec } from '../../src/kernels/matvec';
 import { matvecQ4 } from '../../src/kernels/matvec_q4';
 import { matvecQ8 } from '../../src/kernels/matvec_q8';
+import { moeCombine } from '../../src/kernels/moe_combine';
+import { moeGroup, moePlanShape } from '../../src/kernels/moe_group';
+import { moeMatmulQ4 } from '../../src/kernels/moe_matmul_q4';
+import { moeMatvecQ4 } from '../../src/kernels/moe_matvec_q4';
+import { moeRouter } from '../../src/kernels/moe_router';
 import { MATVEC_TUNINGS, type MatvecTuning } from '../../src/kernels/tunings';
 import { retentionRecurrent, type RetentionArgs } from '../../src/kernels/retention_recurrent';
 import { retentionParallel } from '../../src/kernels/retention_parallel';
@@ -264,6 +271,24 @@ const addInplaceCase = kase('add_inplace', async (s) => {
     addInplace(r2, acc, tb);
     const got = await s.read(r2, acc);
     s.close(`acc + bias row ${rows}×${cols}`, got, Float64Array.from(mid, (v, i) => v + bias[i % cols]), ADD_TOL);
+  }
+});
+
+// gated_add: acc += sigmoid(gate[r]) * x: one f32 exp, division, multiply
+// and add (the f32 test's 1e-6, 1e-6), then f16Out.
+const gatedAddCase = kase('gated_add', async (s) => {
+  for (const [rows, cols] of [[1, 64], [37, 70]]) {
+    const seed = rows * 71 + cols;
+    const a = f16In(randn(seed, rows * cols));
+    const g = f16In(randn(seed + 1, rows, 3));
+    const b = f16In(randn(seed + 2, rows * cols));
+    const acc = s.upload(a, [rows, cols], 'acc', 'f16');
+    const gate = s.upload(g, [rows, 1], 'gate', 'f16');
+    const x = s.upload(b, [rows, cols], 'x', 'f16');
+    const r = s.rec();
+    gatedAdd(r, acc, gate, x);
+    const got = await s.read(r, acc);
+    s.close(`acc + sigmoid(gate) x ${rows}×${cols}`, got, Float64Array.from(a, (v, i) => v + b[i] / (1 + Math.exp(-g[Math.floor(i / cols)]))), f16Out({ atol: 1e-6, rtol: 1e-6 }));
   }
 });
 
@@ -621,6 +646,95 @@ const quantMatvecCase = (bits: 4 | 8) => kase(`matvec_q${bits}`, async (s) => {
   }
 });
 
+// ---------------------------------------------------------------- mixture of experts
+
+// moe_router over f16 logits: the ids compared exactly with moeRouterRef on
+// the logits as f16 holds them (f16 makes ties common: lower index first);
+// the weights are f32 outputs, so the f32 test's tolerance itself (ratios of
+// f32 exps and an f32 sum: atol 1e-7, rtol 3e-5), no f16 rounding.
+const moeRouterCase = kase('moe_router', async (s) => {
+  // E 8, k 2, softmax then top-k (renormalised), serially; E 60, k 4 on a coarse
+  // grid (ties), top-k then softmax, by ranks (64 lanes, a GPU's default)
+  for (const [T, E, k, mode, renorm, lanes] of [[5, 8, 2, 'softmax-topk', true, 1], [9, 60, 4, 'topk-softmax', false, 64]] as const) {
+    const x = f16In(randn(T * 131 + E, T * E, 2).map((v, i) => (i < E ? Math.round(v) : v)));
+    const tl = s.upload(x, [T, E], 'logits', 'f16');
+    const ids = s.poisoned([T, k], 'ids', 'u32');
+    const w = s.poisoned([T, k], 'weights', 'f32');
+    const rec = s.rec();
+    moeRouter(rec, tl, ids, w, { mode, renormalize: renorm, lanes });
+    await rec.submit();
+    const want = moeRouterRef(x, T, E, k, mode, renorm);
+    s.equal(`moe_router ids T ${T} E ${E} k ${k} ${mode} lanes ${lanes}`, await s.read(s.rec(), ids), want.ids);
+    s.close(`moe_router weights T ${T} E ${E} k ${k} ${mode} lanes ${lanes}`, await s.read(s.rec(), w), want.weights, { atol: 1e-7, rtol: 3e-5 });
+  }
+});
+
+// moe_matvec_q4: matvec_q4's split over the routed experts' rows only:
+// linearTol, then f16Out. x shared (gate/up) and one per slot (down).
+const moeMatvecCase = kase('moe_matvec_q4', async (s) => {
+  // E, k, N, K, G: a tail word (K % 32 = 8); several workgroups of rows
+  for (const [E, k, N, K, G] of [[4, 2, 7, 72, 32], [12, 3, 130, 256, 64]] as [number, number, number, number, Q4GroupSize][]) {
+    const seed = E * 7919 + k * 131 + N + K;
+    const { t: tw, wd } = s.uploadQ4(randn(seed, E * N * K, 0.05), E * N, K, G, 'w');
+    const ids = Uint32Array.from({ length: k }, (_, j) => (E - 1 - 2 * j + E) % E);
+    const tids = s.upload(ids, [1, k], 'ids');
+    for (const perSlot of [false, true]) {
+      const x = f16In(randn(seed + 1, (perSlot ? k : 1) * K));
+      const tx = s.upload(x, [perSlot ? k : 1, K], 'x', 'f16');
+      const ty = s.poisoned([k, N], 'y', 'f16');
+      const rec = s.rec();
+      moeMatvecQ4(rec, tw, tx, tids, ty, E);
+      s.close(`moe_matvec_q4 E ${E} k ${k} ${N}×${K} G${G} x ${perSlot ? 'per slot' : 'shared'}`, await s.read(rec, ty), moeLinearRef(x, wd, ids, perSlot ? 1 : k, N, K, perSlot ? 'entry' : 'token'), linearTol(K, x, wd));
+    }
+  }
+});
+
+// moe_matmul_q4: matmul_q4's register tile over each expert's gathered rows:
+// linearTol, then f16Out. The plan comes from moe_group (no element type: it
+// runs on a recorder of its own, so this case's pipelines are all f16).
+const moeMatmulCase = kase('moe_matmul_q4', async (s) => {
+  // T, E, k, N, K, G: one token; 40 tokens × 2 slots over 5 experts (tiles of 32, partial), K % 32 = 8, gathered by token then by entry
+  for (const [T, E, k, N, K, G] of [[1, 4, 2, 19, 72, 32], [40, 5, 2, 70, 136, 64]] as [number, number, number, number, number, Q4GroupSize][]) {
+    const seed = T * 104729 + E * 7919 + N * 31 + K;
+    const { t: tw, wd } = s.uploadQ4(randn(seed, E * N * K, 0.05), E * N, K, G, 'w');
+    const ids = Uint32Array.from({ length: T * k }, (_, i) => (Math.floor(i / k) * 3 + (i % k) * (E > 4 ? 2 : 1)) % E);
+    const tids = s.upload(ids, [T, k], 'ids');
+    const plan = s.poisoned(moePlanShape(T, k, E), 'plan', 'u32');
+    const grouping = new Recorder(s.gpu, 'moe_group');
+    const route = moeGroup(grouping, tids, E, plan);
+    await grouping.submit();
+    for (const rows of ['token', 'entry'] as const) {
+      const x = f16In(randn(seed + 1, (rows === 'token' ? T : T * k) * K));
+      const tx = s.upload(x, [rows === 'token' ? T : T * k, K], 'x', 'f16');
+      const ty = s.poisoned([T * k, N], 'y', 'f16');
+      const rec = s.rec();
+      moeMatmulQ4(rec, tx, tw, ty, route);
+      s.close(`moe_matmul_q4 T ${T} E ${E} k ${k} ${N}×${K} G${G} x by ${rows}`, await s.read(rec, ty), moeLinearRef(x, wd, ids, k, N, K, rows), linearTol(K, x, wd));
+    }
+  }
+});
+
+// moe_combine: k f32 products and adds, and the residual (the f32 test's atol
+// (2k + 1) 2^-24 (max|base| + max|y|), rtol 0), then f16Out. y and the
+// residual as f16 holds them; the weights f32.
+const moeCombineCase = kase('moe_combine', async (s) => {
+  for (const [T, k, D, E] of [[1, 2, 7, 4], [9, 4, 300, 60]]) {
+    const seed = T * 7919 + k * 31 + D;
+    const y = f16In(randn(seed, T * k * D));
+    const base = f16In(randn(seed + 1, T * D));
+    const ids = Uint32Array.from({ length: T * k }, (_, i) => (i * 7) % E);
+    const w = randu(seed + 2, T * k, 0, 1 / k);
+    const ty = s.upload(y, [T * k, D], 'y', 'f16');
+    const tids = s.upload(ids, [T, k], 'ids');
+    const tw = s.upload(w, [T, k], 'weights', 'f32');
+    const out = s.upload(base, [T, D], 'out', 'f16');
+    const rec = s.rec();
+    moeCombine(rec, ty, tids, tw, out, { experts: E, accumulate: true });
+    const tol = f16Out({ atol: (2 * k + 1) * 2 ** -24 * (maxAbs(y) + maxAbs(base)), rtol: 0 });
+    s.close(`moe_combine T ${T} k ${k} D ${D}`, await s.read(rec, out), moeCombineRef(y, ids, w, base, T, k, D, E), tol);
+  }
+});
+
 // ---------------------------------------------------------------- attention
 
 // Scores in f32, exp2, f32 sums and (decode) an f32 log-sum-exp merge of the
@@ -870,6 +984,7 @@ export const F16_CASES: readonly F16Case[] = [
   embedCase,
   quantEmbedCase(4),
   quantEmbedCase(8),
+  gatedAddCase,
   layernormCase,
   matmulCase,
   quantMatmulCase(4),
@@ -877,6 +992,10 @@ export const F16_CASES: readonly F16Case[] = [
   matvecCase,
   quantMatvecCase(4),
   quantMatvecCase(8),
+  moeCombineCase,
+  moeMatmulCase,
+  moeMatvecCase,
+  moeRouterCase,
   retentionChunkwiseCase,
   retentionParallelCase,
   retentionRecurrentCase,

@@ -1,7 +1,8 @@
 // The tiny models the f16 path is checked on (f16_models.test.ts, in Firefox
 // on lavapipe), shared by the page that runs them and the Node side that
 // checks them: one of each family, with f32 weights and with the default
-// 4-bit layers, and a transformer with biases (Qwen2). The reference is the
+// 4-bit layers, a transformer with biases (Qwen2) and one with a mixture of
+// experts (Qwen2-MoE: router, grouped prefill, routed decode, shared expert). The reference is the
 // float64 forward pass on the weights as the GPU holds them.
 
 import { refForward } from '../../src/reference/transformer';
@@ -11,6 +12,8 @@ import { mambaTensorShapes } from '../../src/models/mamba/weights';
 import { refRetNetForward, retnetRefTensorShapes } from '../../src/reference/retnet';
 import { tinyMamba, tinyTransformer } from './checkpoints';
 import { tinyRetnet } from './retnet_checkpoint';
+import { refMoeForward } from '../../src/reference/moe';
+import { moeAsLoaded, tinyMoe } from './moe_checkpoint';
 import { asLoaded, mambaQuantized } from './models';
 
 /** 12 prompt tokens, through a prefill of chunks of 5 (5 + 5 + 2). */
@@ -71,6 +74,20 @@ function retnetCase(name: string, weights: 'f32' | 'q4'): F16ModelCase {
   };
 }
 
+function moeCase(name: string, weights: 'f32' | 'q4'): F16ModelCase {
+  const ck = () => tinyMoe('qwen2_moe', { seed: 12 });
+  return {
+    name,
+    weights,
+    stateShrinks: true,
+    checkpoint: ck,
+    reference(ids) {
+      const c = ck();
+      return refMoeForward(c.config, moeAsLoaded(c, weights), ids);
+    },
+  };
+}
+
 export const F16_MODEL_CASES: readonly F16ModelCase[] = [
   transformerCase('llama f32 weights', 'f32', 'llama'),
   transformerCase('llama q4 weights', 'q4', 'llama'),
@@ -79,4 +96,5 @@ export const F16_MODEL_CASES: readonly F16ModelCase[] = [
   mambaCase('mamba q4 weights', 'q4'),
   retnetCase('retnet f32 weights', 'f32'),
   retnetCase('retnet q4 weights', 'q4'),
+  moeCase('qwen2_moe (mixture of experts) q4 weights', 'q4'),
 ];

@@ -10,6 +10,8 @@
 import { roundBf16 } from './fixtures';
 import { checkpointFiles } from './checkpoints';
 import { roundF16 } from '../../src/runtime/f16';
+import { dequantizeQ4, quantizeQ4 } from '../../src/runtime/q4';
+import { dequantizeQ8, quantizeQ8 } from '../../src/runtime/q8';
 import { byteLevelTokenizer } from './tokenizer';
 import { randn } from './random';
 import { moeRefTensorShapes, type MoeLayout, type RefMoeConfig } from '../../src/reference/moe';
@@ -217,4 +219,33 @@ export function tinyMoe(layout: MoeLayout, o: TinyMoeOptions = {}): MoeCheckpoin
   // the reference sees what the file holds: values rounded to the stored dtype
   if (dtype !== 'F32') for (const w of weights.values()) w.forEach((v, i) => (w[i] = dtype === 'BF16' ? roundBf16(v) : roundF16(v)));
   return { files: checkpointFiles(raw, weights, shapes, dtype), raw, config, weights };
+}
+
+const EXPERTS = /(\.experts\.|input_linear|output_linear)/;
+const ROUTERS = /(\.gate\.weight|router\.layer\.weight|shared_expert_gate\.weight)$/;
+
+/**
+ * The weights as the GPU holds them: experts 4-bit always, routers f32, the
+ * rest per the mode (vocabulary 8-bit beside q4). GraniteMoE's multipliers
+ * are folded into the embedding, o_proj and output_linear before they are
+ * quantized: the reference gets those quantized weights divided back.
+ */
+export function moeAsLoaded(ck: MoeCheckpoint, mode: 'q4' | 'f32'): (name: string) => ArrayLike<number> {
+  const shapes = moeRefTensorShapes(ck.config);
+  const granite = ck.raw.model_type === 'granitemoe';
+  const [mEmb, mRes] = [Number(ck.raw.embedding_multiplier ?? 1), Number(ck.raw.residual_multiplier ?? 1)];
+  const out = new Map<string, ArrayLike<number>>();
+  for (const [name, w] of ck.weights) {
+    const shape = shapes.get(name)!;
+    const cols = shape[shape.length - 1];
+    const rows = w.length / cols;
+    const vocab = /^(model\.embed_tokens|lm_head)\.weight$/.test(name);
+    const q4 = EXPERTS.test(name) || (mode === 'q4' && shape.length === 2 && !vocab && !ROUTERS.test(name));
+    const q8 = vocab && mode === 'q4';
+    const s = !granite ? 1 : name === 'model.embed_tokens.weight' ? mEmb : /(o_proj|output_linear)\.weight$/.test(name) ? mRes : 1;
+    const held = s === 1 ? w : Float32Array.from(w, (v) => v * s);
+    const held2 = q4 ? dequantizeQ4(quantizeQ4(held, rows, cols, 32)) : q8 ? dequantizeQ8(quantizeQ8(held, rows, cols, 32)) : held;
+    out.set(name, s === 1 ? held2 : Float64Array.from(held2, (v) => v / s));
+  }
+  return (name) => out.get(name) ?? (() => { throw new Error(`no weight ${name}`); })();
 }

@@ -10,6 +10,7 @@ import type { LanguageModel, ModelState } from '../../src/models/model';
 import { describeGpu, useGpu } from '../helpers/gpu';
 import { tinyMamba, tinyTransformer } from '../helpers/checkpoints';
 import { tinyRetnet } from '../helpers/retnet_checkpoint';
+import { tinyMoe } from '../helpers/moe_checkpoint';
 import { randint } from '../helpers/random';
 import { relMaxErr } from '../helpers/models';
 
@@ -18,6 +19,7 @@ const FAMILIES = [
   ['transformer', () => tinyTransformer({ seed: 41 }).files],
   ['mamba', () => tinyMamba({ seed: 42 }).files],
   ['retnet', () => tinyRetnet({ seed: 43 }).files],
+  ['transformer with mixture of experts (Qwen2-MoE)', () => tinyMoe('qwen2_moe', { seed: 44 }).files],
 ] as const;
 
 async function prefillAll(model: LanguageModel, state: ModelState, ids: Int32Array): Promise<Float32Array> {

@@ -140,7 +140,7 @@ describeGpu('hostile use of the API', () => {
 
   it('model_type and architectures that name Object.prototype members are plainly unsupported', async () => {
     for (const type of ['__proto__', 'constructor', 'toString', 'hasOwnProperty']) {
-      await expect(loadModel(withConfig(transformer.files, (c) => { c.model_type = type; }), { device: gpu() })).rejects.toThrow(`config.json: model_type "${type}" is not supported (supported: llama, qwen2, mistral, mamba, retnet)`);
+      await expect(loadModel(withConfig(transformer.files, (c) => { c.model_type = type; }), { device: gpu() })).rejects.toThrow(`config.json: model_type "${type}" is not supported (supported: llama, qwen2, mistral, mixtral, olmoe, qwen2_moe, granitemoe, mamba, retnet)`);
     }
     const odd = withConfig(transformer.files, (c) => { c.architectures = ['constructor']; });
     const fine = await loadModel(odd, { device: gpu(), maxContext: 64 });

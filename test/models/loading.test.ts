@@ -266,7 +266,7 @@ describeGpu('loading a transformer checkpoint', () => {
     ['an unused tensor', () => tensors((t) => { t['model.layers.0.extra.weight'] = { dtype: 'F32', shape: [4], data: new Float32Array(4) }; }), /tensors this model does not use: model\.layers\.0\.extra\.weight/],
     ['a non-finite weight', () => tensors((t) => { t['model.norm.weight'] = { dtype: 'F32', shape: [64], data: new Float32Array(64).fill(NaN) }; }), /model\.norm\.weight.*not finite/],
     ['unsupported dtype', () => tensors((t) => { t['model.norm.weight'] = { dtype: 'I32', shape: [64], bytes: new Uint8Array(256) }; }), /unsupported dtype I32 for tensor "model\.norm\.weight"/],
-    ['unknown model_type', () => config((c) => { c.model_type = 'gpt_bigcode'; }), /model_type "gpt_bigcode" is not supported \(supported: llama, qwen2, mistral, mamba, retnet\)/],
+    ['unknown model_type', () => config((c) => { c.model_type = 'gpt_bigcode'; }), /model_type "gpt_bigcode" is not supported \(supported: llama, qwen2, mistral, mixtral, olmoe, qwen2_moe, granitemoe, mamba, retnet\)/],
     ['unsupported rope scaling', () => config((c) => { c.rope_scaling = { rope_type: 'yarn', factor: 4 }; }), /rope_scaling type 'yarn' is not supported/],
     ['heads not dividing', () => config((c) => { c.num_key_value_heads = 3; }), /num_attention_heads 4 is not a multiple of num_key_value_heads 3/],
     ['missing config.json', () => withFile('config.json', null), /config\.json is missing/],

@@ -82,14 +82,15 @@ export class DenseFeedForward implements FeedForwardSpec {
     return { mlp_gate: { shape: [C, I] }, mlp_up: { shape: [C, I] }, mlp_act: { shape: [C, I] } };
   }
 
-  async load(up: WeightUploader, prefix: string, label: string): Promise<FeedForward> {
+  /** `downScale` multiplies down_proj (a residual multiplier folded in). */
+  async load(up: WeightUploader, prefix: string, label: string, downScale = 1): Promise<FeedForward> {
     const I = this.intermediate;
-    const bias = async (name: string) => (this.opts.bias ? up.bias(`${prefix}${name}.bias`, `${label}${name}.bias`) : null);
-    const linear = async (name: string) => new Linear(await up.matrix(`${prefix}${name}.weight`, label + name), await bias(name));
+    const bias = async (name: string, scale: number) => (this.opts.bias ? up.bias(`${prefix}${name}.bias`, `${label}${name}.bias`, scale) : null);
+    const linear = async (name: string, scale = 1) => new Linear(await up.matrix(`${prefix}${name}.weight`, label + name, scale), await bias(name, scale));
     const [gate, upProj] = this.opts.fusedGateUp
       ? (await up.rowSplit(prefix + 'gate_proj.weight', [{ label: label + 'gate', rows: I }, { label: label + 'up', rows: I }])).map((t) => new Linear(t))
       : [await linear('gate_proj'), await linear('up_proj')];
-    const down = await linear('down_proj');
+    const down = await linear('down_proj', downScale);
     return {
       forward(rec, x, out, ws) {
         const T = x.shape[0];

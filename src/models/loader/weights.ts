@@ -102,8 +102,8 @@ export class WeightUploader {
    * The experts of one projection stacked as one 4-bit (E * rows, cols)
    * matrix, expert e's rows from `rows` rows of tensor pieces[e].name starting
    * at row pieces[e].row (a per-expert tensor, or a slice of a fused one);
-   * each tensor is read once. 4-bit whatever the mode: the experts are most
-   * of a sparse model's bytes.
+   * each tensor is read once. 4-bit whatever the mode (the experts are most
+   * of a sparse model's bytes), counted in the ledger as 'experts'.
    */
   async experts(label: string, rows: number, cols: number, pieces: readonly { name: string; row: number }[], scale = 1): Promise<Tensor> {
     const stacked = new Float32Array(pieces.length * rows * cols);
@@ -113,7 +113,9 @@ export class WeightUploader {
       if (!data) read.set(p.name, (data = await this.read(p.name)));
       stacked.set(data.subarray(p.row * cols, (p.row + rows) * cols), e * rows * cols);
     }
-    return this.upload(scaled(stacked, scale), pieces.length * rows, cols, label, 'q4');
+    const t = this.gpu.uploadQ4(quantizeQ4(scaled(stacked, scale), pieces.length * rows, cols, this.groupSize), label, 'experts');
+    this.tensors.push(t);
+    return t;
   }
 
   /**

@@ -29,9 +29,10 @@ import { llama3InvFreq } from './rope_scaling';
 /** Scratch activations for up to C tokens, allocated once with the model. */
 export function transformerWorkspace(cfg: TransformerConfig, C: number) {
   const { hiddenSize: D, nHeads: H, nKvHeads: Hkv, headDim: Dh } = cfg;
-  const ffns = Array.from({ length: cfg.nLayers }, (_, l) => transformerFeedForward(cfg, l));
+  const ffns = Array.from({ length: cfg.nLayers }, (_, l) => transformerFeedForward(cfg, l).spec);
   return {
     ...feedForwardWorkspace(ffns, C),
+    ...((cfg.qkNorm ? { qk: { shape: [C, H * Dh] } } : {}) as Record<string, BufferSpec>), // q or k before OLMoE's norm
     x: { shape: [C, D] },          // residual stream
     n: { shape: [C, D] },          // normed input / block output
     q: { shape: [C, H * Dh] },
@@ -57,8 +58,9 @@ export class TransformerModel extends BaseModel<TransformerState, keyof ReturnTy
     const maxContext = Math.min(opts.maxContext, cfg.maxPositionEmbeddings);
     const chunk = prefillChunkOf(opts.prefillChunk, maxContext);
     const { hiddenSize: D, nLayers: L, vocabSize: V, nHeads: H, nKvHeads: Hkv, headDim: Dh } = cfg;
-    const ffns = Array.from({ length: L }, (_, l) => transformerFeedForward(cfg, l));
-    const rest = V * D * (cfg.tieWordEmbeddings ? 1 : 2) + L * (D * H * Dh * 2 + D * Hkv * Dh * 2 + 2 * D) + D;
+    const ffns = Array.from({ length: L }, (_, l) => transformerFeedForward(cfg, l).spec);
+    const qkNorms = cfg.qkNorm ? H * Dh + Hkv * Dh : 0;
+    const rest = V * D * (cfg.tieWordEmbeddings ? 1 : 2) + L * (D * H * Dh * 2 + D * Hkv * Dh * 2 + 2 * D + qkNorms) + D;
     const params = { total: rest + ffns.reduce((s, f) => s + f.params.total, 0), activePerToken: rest + ffns.reduce((s, f) => s + f.params.active, 0) };
     const ffn = ffns.some((f) => f.kind === 'moe') ? 'moe' : 'dense';
     super(gpu, {
@@ -104,8 +106,17 @@ export class TransformerModel extends BaseModel<TransformerState, keyof ReturnTy
       const lw = this.w.layers[l];
       // attention block
       rmsnorm(rec, x, lw.inputNorm, n, this.cfg.rmsNormEps);
-      lw.q.forward(rec, n, q);
-      lw.k.forward(rec, n, k);
+      if (lw.qNorm && lw.kNorm) {
+        // OLMoE: one RMSNorm over each token's whole q and k rows, before rotary.
+        const raw = this.scratch.qk;
+        lw.q.forward(rec, n, raw.view([T, H * Dh]));
+        rmsnorm(rec, raw.view([T, H * Dh]), lw.qNorm, q, this.cfg.rmsNormEps);
+        lw.k.forward(rec, n, raw.view([T, Hkv * Dh]));
+        rmsnorm(rec, raw.view([T, Hkv * Dh]), lw.kNorm, k, this.cfg.rmsNormEps);
+      } else {
+        lw.q.forward(rec, n, q);
+        lw.k.forward(rec, n, k);
+      }
       lw.v.forward(rec, n, v);
       rope(rec, q.view([T, H, Dh]), table, 'neox');
       rope(rec, k.view([T, Hkv, Dh]), table, 'neox');
@@ -113,8 +124,9 @@ export class TransformerModel extends BaseModel<TransformerState, keyof ReturnTy
       rec.copy(v, state.v[l].view([T, Hkv, Dh], pos0 * Hkv * Dh));
       const qh = q.view([T, H, Dh]);
       const oh = attn.view([T, H, Dh]);
-      if (T === 1) attnDecode(rec, qh, state.k[l], state.v[l], oh, { len: pos0 + 1 }, state.decodeScratch);
-      else attnPrefill(rec, qh, state.k[l], state.v[l], oh, { pos0 });
+      const scale = this.cfg.multipliers.attention ?? undefined; // GraniteMoE's replaces 1/sqrt(Dh)
+      if (T === 1) attnDecode(rec, qh, state.k[l], state.v[l], oh, { len: pos0 + 1, scale }, state.decodeScratch);
+      else attnPrefill(rec, qh, state.k[l], state.v[l], oh, { pos0, scale });
       lw.o.forward(rec, attn, n);
       addInplace(rec, x, n);
       // feed-forward block

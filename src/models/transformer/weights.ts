@@ -7,6 +7,7 @@ import type { Gpu } from '../../runtime/gpu';
 import type { Tensor } from '../../runtime/tensor';
 import { Linear } from '../blocks/linear';
 import { DenseFeedForward, type FeedForward, type FeedForwardSpec } from '../blocks/feed_forward';
+import { MoeFeedForward, moePrefix } from '../blocks/moe';
 import type { VocabMatrix } from '../blocks/vocab';
 import { checkTensors, WeightUploader, type TensorSource, type UploadOptions } from '../loader/weights';
 import type { TransformerConfig } from './config';
@@ -18,7 +19,10 @@ export interface LayerWeights {
   v: Linear;            // (Hkv*Dh, D)
   o: Linear;            // (D, H*Dh)
   postNorm: Tensor;     // (D) f32
-  ffn: FeedForward;     // under mlp.
+  ffn: FeedForward;     // under mlp. (or the MoE layout's prefix)
+  /** OLMoE: RMSNorm weights over the whole q (H*Dh) and k (Hkv*Dh) rows. */
+  qNorm: Tensor | null;
+  kNorm: Tensor | null;
 }
 
 export interface TransformerWeights {
@@ -33,9 +37,15 @@ export interface TransformerWeights {
 /** Tensors a checkpoint may carry that the model does not need. */
 const IGNORED = [/\.rotary_emb\.inv_freq$/];
 
-/** The feed-forward block of layer l, under 'mlp.': the gated MLP. */
-export function transformerFeedForward(cfg: TransformerConfig, _layer: number): FeedForwardSpec {
-  return new DenseFeedForward(cfg.hiddenSize, cfg.intermediateSize, { bias: cfg.mlpBias });
+/**
+ * The feed-forward block of layer l and its prefix: the gated MLP under
+ * 'mlp.', or the mixture of experts of an MoE layout's sparse layers
+ * (GraniteMoE's residual multiplier folded into the down projections).
+ */
+export function transformerFeedForward(cfg: TransformerConfig, layer: number): { spec: FeedForwardSpec; prefix: string } {
+  const r = cfg.multipliers.residual;
+  if (cfg.moe?.sparse[layer]) return { spec: new MoeFeedForward(cfg.hiddenSize, cfg.moe, r), prefix: moePrefix(cfg.moe.layout) };
+  return { spec: new DenseFeedForward(cfg.hiddenSize, cfg.intermediateSize, { bias: cfg.mlpBias }), prefix: 'mlp.' };
 }
 
 /** Every tensor name the config implies, with its (out, in) shape. */
@@ -57,7 +67,12 @@ export function transformerTensorShapes(cfg: TransformerConfig): Map<string, num
     }
     if (cfg.oBias) m.set(p + 'self_attn.o_proj.bias', [D]);
     m.set(p + 'post_attention_layernorm.weight', [D]);
-    for (const [name, shape] of transformerFeedForward(cfg, l).shapes(p + 'mlp.')) m.set(name, shape);
+    if (cfg.qkNorm) {
+      m.set(p + 'self_attn.q_norm.weight', [H * Dh]);
+      m.set(p + 'self_attn.k_norm.weight', [Hkv * Dh]);
+    }
+    const ffn = transformerFeedForward(cfg, l);
+    for (const [name, shape] of ffn.spec.shapes(p + ffn.prefix)) m.set(name, shape);
   }
   m.set('model.norm.weight', [D]);
   if (!cfg.tieWordEmbeddings) m.set('lm_head.weight', [V, D]);
@@ -80,24 +95,32 @@ export async function loadTransformerWeights(
   const total = [...shapes.keys()].reduce((s, n) => s + src.info(n).byteLength, 0);
   const up = new WeightUploader(gpu, src, total, opts);
   try {
-    const embed = await up.vocab('model.embed_tokens.weight', 'transformer.embed');
+    // GraniteMoE's multipliers, folded into the weights: the embedding output's
+    // into the table, the residual's into o_proj and the down projections,
+    // 1 / logits_scaling (and 1 / the embedding's, when the head is that same
+    // scaled table) into the final norm.
+    const { embedding: mEmb, residual: mRes, logits: mLogits } = cfg.multipliers;
+    const embed = await up.vocab('model.embed_tokens.weight', 'transformer.embed', mEmb);
     const layers: LayerWeights[] = [];
     for (let l = 0; l < cfg.nLayers; l++) {
       const p = `model.layers.${l}.`;
       const lbl = `transformer.L${l}.`;
-      const linear = async (name: string, hasBias: boolean) =>
-        new Linear(await up.matrix(`${p}${name}.weight`, lbl + name), hasBias ? await up.bias(`${p}${name}.bias`, `${lbl}${name}.bias`) : null);
+      const linear = async (name: string, hasBias: boolean, scale = 1) =>
+        new Linear(await up.matrix(`${p}${name}.weight`, lbl + name, scale), hasBias ? await up.bias(`${p}${name}.bias`, `${lbl}${name}.bias`, scale) : null);
+      const ffn = transformerFeedForward(cfg, l);
       layers.push({
         inputNorm: await up.f32(p + 'input_layernorm.weight', lbl + 'input_layernorm'),
         q: await linear('self_attn.q_proj', cfg.qkvBias),
         k: await linear('self_attn.k_proj', cfg.qkvBias),
         v: await linear('self_attn.v_proj', cfg.qkvBias),
-        o: await linear('self_attn.o_proj', cfg.oBias),
+        o: await linear('self_attn.o_proj', cfg.oBias, mRes),
+        qNorm: cfg.qkNorm ? await up.f32(p + 'self_attn.q_norm.weight', lbl + 'q_norm') : null,
+        kNorm: cfg.qkNorm ? await up.f32(p + 'self_attn.k_norm.weight', lbl + 'k_norm') : null,
         postNorm: await up.f32(p + 'post_attention_layernorm.weight', lbl + 'post_attention_layernorm'),
-        ffn: await transformerFeedForward(cfg, l).load(up, p + 'mlp.', lbl + 'mlp.'),
+        ffn: await ffn.spec.load(up, p + ffn.prefix, lbl + ffn.prefix),
       });
     }
-    const norm = await up.f32('model.norm.weight', 'transformer.norm');
+    const norm = await up.f32('model.norm.weight', 'transformer.norm', 1 / (mLogits * (cfg.tieWordEmbeddings ? mEmb : 1)));
     const lmHead = cfg.tieWordEmbeddings ? embed : await up.vocab('lm_head.weight', 'transformer.lm_head');
     return { embed, layers, norm, lmHead, all: [...up.tensors] };
   } catch (e) {
