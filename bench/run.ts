@@ -8,6 +8,8 @@ import { adapterSuite } from './suites/adapter';
 import { kernelsSuite } from './suites/kernels';
 import { transformerSuite } from './suites/transformer';
 import { mambaSuite } from './suites/mamba';
+import { retnetSuite } from './suites/retnet';
+import { moeSuite } from './suites/moe';
 import { setTableSink, type BenchOptions, type Row } from './harness';
 
 const suites: Record<string, (gpu: Gpu, opts: BenchOptions) => Promise<void>> = {
@@ -15,6 +17,8 @@ const suites: Record<string, (gpu: Gpu, opts: BenchOptions) => Promise<void>> = 
   kernels: kernelsSuite,
   transformer: transformerSuite,
   mamba: mambaSuite,
+  retnet: retnetSuite,
+  moe: moeSuite,
 };
 
 function parseArgs(argv: string[]): { suite: string; opts: BenchOptions; json: string | null; f16: boolean } {

@@ -22,6 +22,7 @@
 #   kernels      the kernel benchmark with the tuning sweep
 #   transformer  the transformer benchmark at full depth
 #   mamba        the Mamba benchmark at full depth
+#   retnet       the RetNet benchmark at full depth
 #   f16          the transformer benchmark again with f16 activations and KV
 #                cache (--f16; f32 with the reason where there is no shader-f16)
 # Everything goes to $OUT (the device tool's output folder; <kit>/out
@@ -100,7 +101,7 @@ EOF
 }
 
 run() {
-  local local_run=0 tiny=0 deadline=540 phases=adapter,tests,kernels,transformer,mamba,f16
+  local local_run=0 tiny=0 deadline=540 phases=adapter,tests,kernels,transformer,mamba,retnet,f16
   while [ $# -gt 0 ]; do
     case "$1" in
       --local) local_run=1 ;;
@@ -181,6 +182,7 @@ run() {
     phase kernels "${bench[@]}" --suite kernels $([ $tiny = 1 ] && echo --quick --sweep=64x1 || echo --sweep) --json "$out/bench-kernels.json"
     phase transformer "${bench[@]}" --suite transformer "${models[@]}" --json "$out/bench-transformer.json"
     phase mamba "${bench[@]}" --suite mamba "${models[@]}" --json "$out/bench-mamba.json"
+    phase retnet "${bench[@]}" --suite retnet "${models[@]}" --json "$out/bench-retnet.json"
     phase f16 "${bench[@]}" --suite transformer --f16 "${models[@]}" --json "$out/bench-transformer-f16.json"
   fi
   echo "$summary]" > "$out/summary.json"

@@ -32,61 +32,19 @@ export interface F16ModelCase {
   reference(ids: readonly number[]): Float64Array;
 }
 
-function transformerCase(name: string, weights: 'f32' | 'q4', modelType: 'llama' | 'qwen2'): F16ModelCase {
-  const ck = () => tinyTransformer({ seed: 5, modelType });
-  return {
-    name,
-    weights,
-    stateShrinks: !name.startsWith('retnet'),
-    checkpoint: ck,
-    reference(ids) {
-      const c = ck();
-      return refForward(c.config, asLoaded(c.weights, transformerTensorShapes(c.config), weights), ids);
-    },
-  };
+/** A case: the checkpoint made on demand (in the page and on the Node side alike), and its reference on the weights as loaded. */
+function modelCase<C>(name: string, weights: 'f32' | 'q4', stateShrinks: boolean, make: () => C & { files: Record<string, Uint8Array> }, reference: (c: C, ids: readonly number[]) => Float64Array): F16ModelCase {
+  return { name, weights, stateShrinks, checkpoint: make, reference: (ids) => reference(make(), ids) };
 }
 
-function mambaCase(name: string, weights: 'f32' | 'q4'): F16ModelCase {
-  const ck = () => tinyMamba({ seed: 6 });
-  return {
-    name,
-    weights,
-    stateShrinks: !name.startsWith('retnet'),
-    checkpoint: ck,
-    reference(ids) {
-      const c = ck();
-      return refMambaForward(c.config, asLoaded(c.weights, mambaTensorShapes(c.config), weights, mambaQuantized), ids);
-    },
-  };
-}
-
-function retnetCase(name: string, weights: 'f32' | 'q4'): F16ModelCase {
-  const ck = () => tinyRetnet({ seed: 8 });
-  return {
-    name,
-    weights,
-    stateShrinks: !name.startsWith('retnet'),
-    checkpoint: ck,
-    reference(ids) {
-      const c = ck();
-      return refRetNetForward(c.config, asLoaded(c.weights, retnetRefTensorShapes(c.config), weights), ids);
-    },
-  };
-}
-
-function moeCase(name: string, weights: 'f32' | 'q4'): F16ModelCase {
-  const ck = () => tinyMoe('qwen2_moe', { seed: 12 });
-  return {
-    name,
-    weights,
-    stateShrinks: true,
-    checkpoint: ck,
-    reference(ids) {
-      const c = ck();
-      return refMoeForward(c.config, moeAsLoaded(c, weights), ids);
-    },
-  };
-}
+const transformerCase = (name: string, weights: 'f32' | 'q4', modelType: 'llama' | 'qwen2') =>
+  modelCase(name, weights, true, () => tinyTransformer({ seed: 5, modelType }), (c, ids) => refForward(c.config, asLoaded(c.weights, transformerTensorShapes(c.config), weights), ids));
+const mambaCase = (name: string, weights: 'f32' | 'q4') =>
+  modelCase(name, weights, true, () => tinyMamba({ seed: 6 }), (c, ids) => refMambaForward(c.config, asLoaded(c.weights, mambaTensorShapes(c.config), weights, mambaQuantized), ids));
+const retnetCase = (name: string, weights: 'f32' | 'q4') =>
+  modelCase(name, weights, false, () => tinyRetnet({ seed: 8 }), (c, ids) => refRetNetForward(c.config, asLoaded(c.weights, retnetRefTensorShapes(c.config), weights), ids));
+const moeCase = (name: string, weights: 'f32' | 'q4') =>
+  modelCase(name, weights, true, () => tinyMoe('qwen2_moe', { seed: 12 }), (c, ids) => refMoeForward(c.config, moeAsLoaded(c, weights), ids));
 
 export const F16_MODEL_CASES: readonly F16ModelCase[] = [
   transformerCase('llama f32 weights', 'f32', 'llama'),

@@ -52,9 +52,10 @@ describeGpu('RetNet against the float64 reference', () => {
     }
   });
 
-  it('prefill of N tokens then one step equals prefill of N+1, across the forms (1, 63, 64, 65, 3*64+5, chunked by 80)', async () => {
+  it('prefill of N tokens then one step equals prefill of N+1, across the forms (1, 63, 64, 65, 3*64+5, chunked by 160: chunkwise then parallel)', async () => {
     const ck = tinyRetnet({ seed: 7 });
-    const chunk = 80;
+    const chunk = 160;
+    expect(chunk).toBeGreaterThan(RETNET_PARALLEL_MAX_T);
     const lm = await loadModel(ck.files, { weights: 'f32', device: gpu(), prefillChunk: chunk });
     const model = lm.model as RetNetModel;
     const V = ck.config.vocabSize;
