@@ -372,7 +372,14 @@ function linearBias(x: Vec, w: Vec, T: number, K: number, N: number, b: Vec | nu
  *   x' = h + residualMultiplier * FFN(RMSNorm_post(h))               FFN = refMoeBlock, or the dense SwiGLU MLP
  *   logits = lm_head(RMSNorm_final(x)) / logitsScaling
  */
-export function refMoeForward(cfg: RefMoeConfig, w: RefWeights, tokens: ArrayLike<number>, cache = createRefMoeCache(cfg)): Float64Array {
+export function refMoeForward(
+  cfg: RefMoeConfig,
+  w: RefWeights,
+  tokens: ArrayLike<number>,
+  cache = createRefMoeCache(cfg),
+  /** Sees each sparse layer's routing (the tests poison the experts no token chose). */
+  onRouting?: (layer: number, routing: RefRouting) => void,
+): Float64Array {
   const { hiddenSize: D, nHeads: H, nKvHeads: Hkv, headDim: Dh, vocabSize: V, rmsNormEps: eps } = cfg;
   const T = tokens.length;
   if (H % Hkv !== 0) throw new Error(`refMoeForward: ${H} heads over ${Hkv} KV heads`);
@@ -426,7 +433,9 @@ export function refMoeForward(cfg: RefMoeConfig, w: RefWeights, tokens: ArrayLik
     let ffn: Float64Array;
     if (isSparseLayer(cfg, l)) {
       const shape = { T, D, E: cfg.nExperts, K: cfg.topK, I: cfg.expertIntermediateSize, normTopK: cfg.normTopK, mode: cfg.routerMode };
-      ffn = refMoeBlock(hn, shape, refMoeBlockWeights(cfg, w, l)).out;
+      const block = refMoeBlock(hn, shape, refMoeBlockWeights(cfg, w, l));
+      onRouting?.(l, block);
+      ffn = block.out;
     } else {
       // Qwen2MoeMLP(config, intermediate_size=config.intermediate_size)
       const f = ffnPrefix(cfg, l);

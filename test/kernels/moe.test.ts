@@ -9,7 +9,7 @@ import { expect, it } from 'vitest';
 import { Recorder } from '../../src/runtime/recorder';
 import type { Gpu } from '../../src/runtime/gpu';
 import type { Tensor } from '../../src/runtime/tensor';
-import { dequantizeQ4, q4GroupsPerRow, quantizeQ4, type Q4GroupSize } from '../../src/runtime/q4';
+import { dequantizeQ4, quantizeQ4, type Q4GroupSize } from '../../src/runtime/q4';
 import { moeRouter, moeRouterLanes } from '../../src/kernels/moe_router';
 import { moeMatvecQ4 } from '../../src/kernels/moe_matvec_q4';
 import { MOE_TILE, moeGroup, moePlanLayout, moePlanShape } from '../../src/kernels/moe_group';
@@ -21,6 +21,7 @@ import { MOE_NONE, moeCombineRef, moeExpertsRef, moeGroupRef, moeLinearRef, moeR
 import { describeGpu, poisoned, useGpu } from '../helpers/gpu';
 import { randint, randn, randu } from '../helpers/random';
 import { expectClose } from '../helpers/compare';
+import { poisonExperts, unrouted } from '../helpers/moe_poison';
 
 const maxAbs = (a: ArrayLike<number>) => Array.from(a).reduce((m, v) => Math.max(m, Math.abs(v)), 0);
 
@@ -46,7 +47,6 @@ const ROUTER_TOL = { atol: 1e-7, rtol: 3e-5 };
  */
 const combineTol = (k: number, y: ArrayLike<number>, base: ArrayLike<number> | null) => ({ atol: (2 * k + 1) * 2 ** -24 * (maxAbs(y) + (base ? maxAbs(base) : 0)), rtol: 0 });
 
-const NAN_SCALES = 0x7e007e00; // an f16 NaN as both d and m: every value of the group dequantizes to NaN
 
 /** E experts of (N, K) stacked as one q4 (E * N, K) weight: uploaded, and dequantized for the references. */
 function stacked(g: Gpu, seed: number, E: number, N: number, K: number, G: Q4GroupSize, label: string): { t: Tensor; wd: Float64Array } {
@@ -54,18 +54,6 @@ function stacked(g: Gpu, seed: number, E: number, N: number, K: number, G: Q4Gro
   return { t: g.uploadQ4(q, label), wd: dequantizeQ4(q) };
 }
 
-/** Overwrites the scales (NaN) and codes of the listed experts of a stacked q4 weight on the GPU: reading any of their rows poisons the output. */
-function poisonExperts(g: Gpu, w: Tensor, N: number, experts: Iterable<number>): void {
-  const [, K] = w.shape;
-  const q = w.quant!;
-  const gpr = q4GroupsPerRow(K, q.groupSize);
-  for (const e of experts) {
-    g.device.queue.writeBuffer(w.buffer.gpuBuffer, q.scalesOffset + e * N * gpr * 4, new Uint32Array(N * gpr).fill(NAN_SCALES));
-    g.device.queue.writeBuffer(w.buffer.gpuBuffer, e * N * (K / 8) * 4, new Uint32Array(N * (K / 8)).fill(0xffffffff));
-  }
-}
-
-const unrouted = (E: number, ids: ArrayLike<number>) => Array.from({ length: E }, (_, e) => e).filter((e) => !Array.from(ids).includes(e));
 
 describeGpu('moe', () => {
   const gpu = useGpu();

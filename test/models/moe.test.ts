@@ -9,13 +9,18 @@ import { loadModel } from '../../src/lm';
 import { Gpu } from '../../src/runtime/gpu';
 import { Recorder } from '../../src/runtime/recorder';
 import { refMoeForward, createRefMoeCache, isSparseLayer, moeRefTensorShapes, type MoeLayout } from '../../src/reference/moe';
-import type { TransformerModel } from '../../src/models/transformer/model';
+import { TransformerModel } from '../../src/models/transformer/model';
+import { parseTransformerConfig } from '../../src/models/transformer/config';
+import { loadTransformerWeights, transformerTensorShapes } from '../../src/models/transformer/weights';
+import type { MoeWeights } from '../../src/models/blocks/moe';
+import type { TensorSource } from '../../src/models/loader/weights';
 import { describeGpu, useGpu } from '../helpers/gpu';
 import { moeAsLoaded, tinyMoe } from '../helpers/moe_checkpoint';
 import { tinyTransformer } from '../helpers/checkpoints';
 import { randint } from '../helpers/random';
 import { argmaxOf, greedyGpu, relMaxErr } from '../helpers/models';
 import { writeSafetensors } from '../helpers/fixtures';
+import { poisonExperts, unrouted } from '../helpers/moe_poison';
 
 // Logits as max |gpu - ref| / max |ref|; f32 arithmetic on the same weights.
 const REL = 1e-4;
@@ -49,6 +54,53 @@ describeGpu('mixture-of-experts transformers against the float64 reference', () 
       state.dispose();
     } finally {
       lm.dispose();
+    }
+  });
+
+  it.each(['mixtral', 'granitemoe', 'qwen2_moe'] as const)('%s: a decode step reads only the routed experts (every other expert of every layer poisoned with NaN on the GPU): finite logits within 1e-4', async (layout) => {
+    const ck = tinyMoe(layout, { seed: 11 });
+    const cfg = parseTransformerConfig(ck.raw);
+    const shapes = transformerTensorShapes(cfg);
+    const src: TensorSource = {
+      names: [...ck.weights.keys()],
+      info: (n) => ({ dtype: 'F32', shape: shapes.get(n)!, byteLength: ck.weights.get(n)!.length * 4 }),
+      readF32: async (n) => Float32Array.from(ck.weights.get(n)!),
+    };
+    const weights = await loadTransformerWeights(gpu(), src, cfg, { weights: 'q4' });
+    const model = new TransformerModel(gpu(), cfg, weights, { maxContext: 32 });
+    const state = model.createState();
+    try {
+      const w = moeAsLoaded(ck, 'q4');
+      const cache = createRefMoeCache(ck.config);
+      const prompt = Array.from(randint(61, 5, ck.config.vocabSize));
+      refMoeForward(ck.config, w, prompt, cache);
+      let rec = new Recorder(gpu());
+      await rec.submitAndRead(model.prefill(rec, state, Int32Array.from(prompt)));
+      // The next token's routing in each sparse layer, from the reference; then every other expert poisoned.
+      const next = 17;
+      const routed = new Map<number, Int32Array>();
+      const want = refMoeForward(ck.config, w, [next], cache, (l, r) => routed.set(l, r.ids));
+      const { nExperts: E, expertIntermediateSize: I, hiddenSize: D } = ck.config;
+      expect(routed.size).toBeGreaterThan(0);
+      for (const [l, ids] of routed) {
+        const { gate, up, down } = (weights.layers[l].ffn as MoeWeights).experts;
+        const cold = unrouted(E, ids);
+        expect(cold.length).toBe(E - ck.config.topK);
+        poisonExperts(gpu(), gate, I, cold);
+        poisonExperts(gpu(), up, I, cold);
+        poisonExperts(gpu(), down, D, cold);
+      }
+      rec = new Recorder(gpu());
+      const got = (await rec.submitAndRead(model.decode(rec, state, next))) as Float32Array;
+      expect(got.every(Number.isFinite)).toBe(true);
+      expect(relMaxErr(got, want)).toBeLessThan(REL);
+      // The poison is real: a prompt of several tokens (the grouped path reads every expert some token chose) no longer is finite.
+      rec = new Recorder(gpu());
+      const after = (await rec.submitAndRead(model.prefill(rec, state, Int32Array.from(randint(62, 12, ck.config.vocabSize))))) as Float32Array;
+      expect(after.some((v) => !Number.isFinite(v))).toBe(true);
+    } finally {
+      state.dispose();
+      model.dispose();
     }
   });
 

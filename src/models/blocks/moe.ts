@@ -36,6 +36,11 @@ export function moePrefix(layout: MoeConfig['layout']): string {
   return layout === 'mixtral' || layout === 'granitemoe' ? 'block_sparse_moe.' : 'mlp.';
 }
 
+/** A loaded MoE block: its stacked 4-bit experts stay reachable (the tests poison the unrouted ones). */
+export interface MoeWeights extends FeedForward {
+  readonly experts: { readonly gate: Tensor; readonly up: Tensor; readonly down: Tensor };
+}
+
 export class MoeFeedForward implements FeedForwardSpec {
   readonly kind = 'moe';
   readonly params: { total: number; active: number };
@@ -107,7 +112,7 @@ export class MoeFeedForward implements FeedForwardSpec {
     };
   }
 
-  async load(up: WeightUploader, prefix: string, label: string): Promise<FeedForward> {
+  async load(up: WeightUploader, prefix: string, label: string): Promise<MoeWeights> {
     const { nExperts: E, topK: k, expertSize: I, router: mode, normTopK } = this.cfg;
     const D = this.hidden;
     // The router stays f32: 4-bit rounding would move tokens between experts.
@@ -119,6 +124,7 @@ export class MoeFeedForward implements FeedForwardSpec {
     const shared = this.shared ? await this.shared.load(up, prefix + 'shared_expert.', label + 'shared.', this.downScale) : null;
     const sharedGate = this.shared ? new Linear(await up.f32(prefix + 'shared_expert_gate.weight', label + 'shared_gate')) : null;
     return {
+      experts: { gate, up: upW, down },
       forward(rec: Recorder, x: Tensor, out: Tensor, ws: Readonly<Record<string, Tensor>>): void {
         const T = x.shape[0];
         const logits = ws.moe_logits.view([T, E]);
