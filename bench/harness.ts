@@ -19,6 +19,12 @@ export interface BenchOptions {
   sweep?: boolean | { WG: number; TPR: number }[];
   /** Model suites: a smaller vocabulary than the preset's (--vocab; a quick check of the suite itself). */
   vocab?: number;
+  /** Compare suite: the preset (--preset 135m|tiny), the architectures (--archs), the folder for its reports (--out). */
+  preset?: string;
+  archs?: string[];
+  out?: string;
+  /** Compare suite: also time each kernel of one prefill and one decode step (--profile). */
+  profile?: boolean;
 }
 
 /** Best (smallest) of `n` runs of an async timing. */

@@ -1,5 +1,7 @@
-// npm run bench -- --suite <name> [--quick] [--sweep] [--f16]
-// Prints Markdown tables (adapter first) to paste into bench/RESULTS.md.
+// npm run bench [-- --suite <name>] [--preset 135m|tiny] [--quick] [--sweep] [--f16]
+// Prints Markdown tables (adapter first) to paste into bench/RESULTS.md. Without
+// --suite it runs the comparison of the architectures (compare/), which also
+// writes its reports under bench/results/.
 
 import '../src/node'; // a Node program: Dawn for WebGPU
 import { Gpu } from '../src/runtime/gpu';
@@ -10,6 +12,9 @@ import { transformerSuite } from './suites/transformer';
 import { mambaSuite } from './suites/mamba';
 import { retnetSuite } from './suites/retnet';
 import { moeSuite } from './suites/moe';
+import { bundledSuite } from './suites/bundled';
+import { compareSuite } from './compare/node';
+import { compareInBrowser } from './compare/browser';
 import { setTableSink, type BenchOptions, type Row } from './harness';
 
 const suites: Record<string, (gpu: Gpu, opts: BenchOptions) => Promise<void>> = {
@@ -19,11 +24,14 @@ const suites: Record<string, (gpu: Gpu, opts: BenchOptions) => Promise<void>> = 
   mamba: mambaSuite,
   retnet: retnetSuite,
   moe: moeSuite,
+  bundled: bundledSuite,
+  compare: compareSuite,
 };
 
-function parseArgs(argv: string[]): { suite: string; opts: BenchOptions; json: string | null; f16: boolean } {
-  let suite = '';
+function parseArgs(argv: string[]): { suite: string; opts: BenchOptions; json: string | null; f16: boolean; browser: boolean } {
+  let suite = 'compare';
   let f16 = false;
+  let browser = false;
   let json: string | null = null;
   const opts: BenchOptions = { quick: false };
   const list = (v: string | undefined, flag: string) => {
@@ -35,6 +43,8 @@ function parseArgs(argv: string[]): { suite: string; opts: BenchOptions; json: s
     const a = argv[i];
     if (a === '--quick') opts.quick = true;
     else if (a === '--f16') f16 = true;
+    else if (a === '--browser') browser = true;
+    else if (a === '--profile') opts.profile = true;
     else if (a === '--sweep') opts.sweep = true;
     else if (a.startsWith('--sweep=')) {
       opts.sweep = a.slice(8).split(',').map((t) => {
@@ -51,15 +61,26 @@ function parseArgs(argv: string[]): { suite: string; opts: BenchOptions; json: s
     else if (a === '--contexts') opts.contexts = list(argv[++i], a);
     else if (a === '--repeats') opts.repeats = list(argv[++i], a)[0];
     else if (a === '--json') json = argv[++i] ?? '';
-    else throw new Error(`bench: unknown argument '${a}' (use --suite ${Object.keys(suites).join('|')} [--quick] [--sweep] [--layers N] [--prompts a,b] [--contexts a,b] [--repeats N] [--vocab N] [--f16] [--json FILE])`);
+    else if (a === '--preset') opts.preset = argv[++i] ?? '';
+    else if (a === '--archs') opts.archs = (argv[++i] ?? '').split(',');
+    else if (a === '--out') opts.out = argv[++i] ?? '';
+    else throw new Error(`bench: unknown argument '${a}' (use [--suite ${Object.keys(suites).join('|')}] [--preset 135m|tiny] [--archs a,b] [--out DIR] [--profile] [--browser] [--quick] [--sweep] [--layers N] [--prompts a,b] [--contexts a,b] [--repeats N] [--vocab N] [--f16] [--json FILE])`);
   }
   if (!suites[suite]) throw new Error(`bench: --suite must be one of ${Object.keys(suites).join(', ')}; got '${suite}'`);
   if (json === '') throw new Error('bench: --json needs a file name');
-  return { suite, opts, json, f16 };
+  if (browser && suite !== 'compare') throw new Error(`bench: --browser runs the comparison (the Bench page), not --suite ${suite}`);
+  return { suite, opts, json, f16, browser };
 }
 
 async function main() {
-  const { suite, opts, json, f16 } = parseArgs(process.argv.slice(2));
+  const { suite, opts, json, f16, browser } = parseArgs(process.argv.slice(2));
+  if (browser) {
+    // The same suite code in headless Chromium; SwiftShader where Dawn finds no GPU here either.
+    const probe = await Gpu.create();
+    const software = probe.report.software;
+    probe.destroy();
+    return compareInBrowser(opts, software);
+  }
   // --f16: f16 activations and KV cache where the adapter has shader-f16 (the header says which ran).
   const gpu = await Gpu.create({ preferF16: f16 });
   const r = gpu.report;

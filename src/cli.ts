@@ -7,6 +7,11 @@
 import { readFile } from 'node:fs/promises';
 import { loadModel, type LM } from './node';
 import { checkGenerateOptions, checkLoadOptions } from './options';
+import { scoreTokens } from './score';
+import { BUNDLED_MODELS, BUNDLED_PREFIX, bundledModelName } from './bundled';
+
+/** What a bundled model continues when no --prompt is given. */
+const BUNDLED_PROMPT = 'ROMEO:';
 
 type LoadOptions = NonNullable<Parameters<typeof loadModel>[1]>;
 type GenerateOptions = NonNullable<Parameters<LM['generate']>[1]>;
@@ -22,6 +27,7 @@ interface Flag {
 }
 
 const LOAD_FLAGS: Record<string, Flag> = {
+  model: { arg: 'NAME', help: `a bundled model instead of <model>: ${BUNDLED_MODELS.join('|')}` },
   weights: { arg: 'q4|f32', option: 'weights', help: 'linear weights: quantized to 4 bits (default) or exact' },
   embeddings: { arg: 'q8|q4|f32', option: 'embeddings', help: 'embedding table and LM head (default q8 beside q4 weights, f32 beside f32)' },
   'max-context': { arg: 'N', number: true, option: 'maxContext', help: "longest context to allocate the state for (default: the model's)" },
@@ -31,7 +37,7 @@ const LOAD_FLAGS: Record<string, Flag> = {
 
 const COMMANDS: Record<'generate' | 'score', Record<string, Flag>> = {
   generate: {
-    prompt: { arg: 'TEXT', help: 'the text to continue (required)' },
+    prompt: { arg: 'TEXT', help: `the text to continue (required, except for a bundled model: '${BUNDLED_PROMPT}')` },
     chat: { help: "send the prompt as a user message through the checkpoint's chat template" },
     'max-new-tokens': { arg: 'N', number: true, option: 'maxNewTokens', help: 'most tokens to generate (default 128)' },
     temperature: { arg: 'T', number: true, option: 'temperature', help: '0 decodes greedily (default); above 0 samples' },
@@ -42,6 +48,7 @@ const COMMANDS: Record<'generate' | 'score', Record<string, Flag>> = {
   },
   score: {
     text: { arg: 'FILE', help: 'the text file whose perplexity to print (required)' },
+    window: { arg: 'N', number: true, help: "score windows of N tokens, each from a fresh context (default: the model's context, or the whole text)" },
     ...LOAD_FLAGS,
   },
 };
@@ -54,10 +61,12 @@ const flagList = (flags: Record<string, Flag>) =>
 const only = (cmd: Command) => Object.fromEntries(Object.entries(COMMANDS[cmd]).filter(([name]) => !(name in LOAD_FLAGS)));
 
 const USAGE = `usage:
-  tessera generate <model> --prompt TEXT [flags]
-  tessera score <model> --text FILE [flags]
+  tessera generate [<model>] --prompt TEXT [flags]
+  tessera score [<model>] --text FILE [flags]
   tessera --help | --version
-<model> is a checkpoint folder (config.json, *.safetensors, tokenizer.json) or its base URL.
+<model> is a checkpoint folder (config.json, *.safetensors, tokenizer.json), its base URL,
+or bundled:NAME; without it (and without --model) the bundled transformer runs.
+The bundled models (${BUNDLED_MODELS.join(', ')}) are tiny, trained on Shakespeare, and ship in the package.
 A flag's value follows it (--seed 4) or an equals sign (--seed=4); numbers are plain decimals.
 
 generate:
@@ -99,7 +108,7 @@ function nearest(word: string, known: readonly string[]): string | undefined {
   return best;
 }
 
-type Parsed = { kind: 'help' } | { kind: 'version' } | { kind: 'run'; cmd: Command; model: string; values: Map<string, string | true> };
+type Parsed = { kind: 'help' } | { kind: 'version' } | { kind: 'run'; cmd: Command; model: string | undefined; values: Map<string, string | true> };
 
 /**
  * Splits argv into the command, the model and the flags' raw values. --help
@@ -155,14 +164,13 @@ function parse(argv: readonly string[]): Parsed {
   }
   if (problem !== undefined) throw new UsageError(problem);
   if (!cmd) throw new UsageError(`the command (generate or score) comes first`);
-  if (model === undefined) throw new UsageError(`${cmd} needs a model folder or URL`);
   return { kind: 'run', cmd, model, values };
 }
 
 /** A command line turned into checked API options: what runs once the model has loaded. */
 type Job = { model: string; load: LoadOptions } & (
   | { cmd: 'generate'; prompt: Parameters<LM['generate']>[0]; options: GenerateOptions }
-  | { cmd: 'score'; file: string; text: string }
+  | { cmd: 'score'; file: string; text: string; window: number | null }
 );
 type JobOf<C extends Command> = Extract<Job, { cmd: C }>;
 
@@ -182,7 +190,17 @@ function checked(check: () => void): void {
 }
 
 /** Turns the flags into checked API options, and reads --text, all before any model is loaded. */
-async function prepare(cmd: Command, model: string, values: Map<string, string | true>): Promise<Job> {
+async function prepare(cmd: Command, given: string | undefined, values: Map<string, string | true>): Promise<Job> {
+  const named = values.get('model');
+  if (named !== undefined && given !== undefined) throw new UsageError(`give the model once: '${given}' or --model ${named}`);
+  let model = given ?? `${BUNDLED_PREFIX}${named ?? BUNDLED_MODELS[0]}`;
+  if (model.startsWith(BUNDLED_PREFIX)) {
+    try {
+      model = BUNDLED_PREFIX + bundledModelName(model, named !== undefined ? '--model' : 'model');
+    } catch (e) {
+      throw new UsageError((e as Error).message);
+    }
+  }
   const load: Record<string, unknown> = {};
   const options: Record<string, unknown> = { maxNewTokens: 128 };
   for (const [name, value] of values) {
@@ -193,7 +211,7 @@ async function prepare(cmd: Command, model: string, values: Map<string, string |
   }
   checked(() => checkLoadOptions(load as LoadOptions));
   if (cmd === 'generate') {
-    const prompt = values.get('prompt');
+    const prompt = values.get('prompt') ?? (model.startsWith(BUNDLED_PREFIX) ? BUNDLED_PROMPT : undefined);
     if (typeof prompt !== 'string') throw new UsageError('generate needs --prompt TEXT');
     checked(() => checkGenerateOptions(options as GenerateOptions));
     const input = values.has('chat') ? [{ role: 'user', content: prompt }] : prompt;
@@ -201,11 +219,14 @@ async function prepare(cmd: Command, model: string, values: Map<string, string |
   }
   const file = values.get('text');
   if (typeof file !== 'string') throw new UsageError('score needs --text FILE');
+  const raw = values.get('window');
+  const w = typeof raw === 'string' && /^\d+$/.test(raw) ? Number(raw) : raw === undefined ? null : NaN;
+  if (w !== null && !(Number.isSafeInteger(w) && w >= 2)) throw new UsageError(`--window must be a whole number of tokens, at least 2; got '${values.get('window')}'`);
   const text = await readFile(file, 'utf8').catch((e: Error) => {
     throw new UsageError(`--text ${file}: ${e.message}`);
   });
   if (text.length === 0) throw new UsageError(`--text ${file}: the file is empty`);
-  return { cmd, model, load: load as LoadOptions, file, text };
+  return { cmd, model, load: load as LoadOptions, file, text, window: w };
 }
 
 /** stdout that notices its reader leaving (EPIPE from `| head`): from then on nothing is written and write() resolves false. */
@@ -264,27 +285,10 @@ async function score(lm: LM, job: JobOf<'score'>, out: Stdout, signal: AbortSign
   const { file, text } = job;
   if (!lm.tokenizer) throw new Error(`${job.model}: no tokenizer.json, cannot score text`);
   const ids = lm.tokenizer.encode(text);
-  const max = lm.info.maxContext ?? ids.length;
-  // Perplexity over windows of the context length, each scored from its own start.
-  let nll = 0;
-  let count = 0;
-  for (let start = 0; start + 1 < ids.length; start += max) {
-    signal.throwIfAborted();
-    const window = ids.subarray(start, Math.min(ids.length, start + max));
-    const logits = await lm.logits(window);
-    const V = lm.info.vocabSize;
-    for (let t = 0; t + 1 < window.length; t++) {
-      const row = logits.subarray(t * V, (t + 1) * V);
-      let m = -Infinity;
-      for (const v of row) m = Math.max(m, v);
-      let z = 0;
-      for (const v of row) z += Math.exp(v - m);
-      nll += Math.log(z) + m - row[window[t + 1]];
-      count++;
-    }
-  }
+  // Perplexity over windows (--window, or the context length), each scored from its own start.
+  const { loss, count } = await scoreTokens(lm, ids, job.window ?? Math.max(2, lm.info.maxContext ?? ids.length), signal);
   if (count === 0) throw new Error(`--text ${file}: needs at least two tokens to score`);
-  await out.write(`perplexity ${Math.exp(nll / count).toFixed(4)} over ${count} predicted tokens\n`);
+  await out.write(`perplexity ${Math.exp(loss).toFixed(4)} over ${count} predicted tokens (loss ${loss.toFixed(4)} nats per token)\n`);
 }
 
 /** Runs the command line; resolves to the exit code (see USAGE). `version` is the package's, which the bin reads. */

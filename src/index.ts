@@ -1,6 +1,8 @@
 // Tessera's public API.
 
 export { loadModel } from './load';
+export { BUNDLED_MODELS, bundledModelUrl } from './bundled';
+export type { BundledModelName } from './bundled';
 export { LM } from './lm';
 export type { GenerationStats, StateSnapshot } from './lm';
 export type { LoadModelOptions, GenerateOptions, Prompt, FetchFn } from './options';

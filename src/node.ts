@@ -8,8 +8,9 @@ import { setHostWebGpu } from './runtime/device';
 import { setFolderReader } from './models/loader/source';
 import { nodeWebGpu } from './node/webgpu';
 import { fromPath } from './node/folder';
+import { fileURLToPath } from 'node:url';
 
 setHostWebGpu(nodeWebGpu);
-setFolderReader(fromPath);
+setFolderReader((dir, opts) => fromPath(dir instanceof URL ? fileURLToPath(dir) : dir, opts));
 
 export * from './index';

@@ -41,6 +41,14 @@ export interface ModelState {
   readonly bytes: number;
   /** Back to position 0 without freeing memory. */
   reset(): void;
+  /**
+   * Moves the position `n` tokens on without computing them: the cache rows
+   * or the recurrent state keep whatever they hold, so what follows is not
+   * meaningful text. For benchmarks, which reach a long context this way:
+   * a step's cost depends on the length, not on the values. Throws the
+   * context-overflow Error where `n` more tokens do not fit.
+   */
+  skip(n: number): void;
   dispose(): void;
 }
 

@@ -36,6 +36,8 @@ export interface ParsedConfig {
 export interface FamilyEntry {
   /** Parses config.json; throws a clear Error naming the key for anything unsupported. */
   parse(raw: Record<string, unknown>): ParsedConfig;
+  /** The tensors a checkpoint of this config holds: names as its published checkpoints store them, with their shapes. */
+  shapes(raw: Record<string, unknown>): Map<string, number[]>;
   /** Checks what fits the device (state, workspace) before any weight is read, then loads. */
   load(gpu: Gpu, raw: Record<string, unknown>, src: TensorSource, opts: LoadOptions): Promise<LanguageModel>;
 }
@@ -57,6 +59,7 @@ const transformer: FamilyEntry = {
     const wide = Math.max(cfg.moe?.sparse.every(Boolean) ? 0 : cfg.intermediateSize, cfg.moe?.sharedExpertSize ?? 0, cfg.nHeads * cfg.headDim); // MLP or attention projection
     return { eosTokenIds: cfg.eosTokenIds, largestMatrix: [wide, D], tensorCount: tensorCount(cfg, transformerTensorShapes), nLayers: cfg.nLayers };
   },
+  shapes: (raw) => transformerTensorShapes(parseTransformerConfig(raw)),
   async load(gpu, raw, src, opts) {
     const cfg = parseTransformerConfig(raw);
     const maxContext = opts.maxContext ?? cfg.maxPositionEmbeddings;
@@ -81,6 +84,7 @@ const mamba: FamilyEntry = {
     // largestMatrix: a half of in_proj, or out_proj.
     return { eosTokenIds: cfg.eosTokenIds, largestMatrix: [cfg.intermediateSize, cfg.hiddenSize], tensorCount: tensorCount(cfg, mambaTensorShapes), nLayers: cfg.nLayers };
   },
+  shapes: (raw) => mambaTensorShapes(parseMambaConfig(raw)),
   async load(gpu, raw, src, opts) {
     const cfg = parseMambaConfig(raw);
     // maxContext (checked by loadModel) does not apply: the state is the same size at any length.
@@ -99,6 +103,7 @@ const retnet: FamilyEntry = {
     const wide = Math.max(cfg.intermediateSize, cfg.nHeads * cfg.valueDim);
     return { eosTokenIds: cfg.eosTokenIds, largestMatrix: [wide, cfg.hiddenSize], tensorCount: tensorCount(cfg, retnetTensorShapes), nLayers: cfg.nLayers };
   },
+  shapes: (raw) => retnetTensorShapes(parseRetNetConfig(raw)),
   async load(gpu, raw, src, opts) {
     const cfg = parseRetNetConfig(raw);
     // maxContext (checked by loadModel) does not apply: the state is the same size at any length.
@@ -151,4 +156,9 @@ export function familyFor(raw: Record<string, unknown>, file = 'config.json'): F
     throw new Error(`${file}: model_type ${JSON.stringify(type ?? null)} is not supported (supported: ${[...FAMILIES.keys()].join(', ')})`);
   }
   return entry;
+}
+
+/** The tensors a config.json implies, by name, with their shapes: a checkpoint's layout from its config alone. */
+export function checkpointTensorShapes(raw: Record<string, unknown>): Map<string, number[]> {
+  return familyFor(raw).shapes(raw);
 }

@@ -125,6 +125,67 @@ export class Recorder {
   }
 
   private encodeAndSubmit(tail?: (enc: GPUCommandEncoder) => void): void {
+    this.gpu.device.queue.submit(this.encode({ tail }).buffers);
+  }
+
+  /**
+   * Submits what was recorded, timing each dispatch on the GPU (for profiling,
+   * never on a model's path): with timestamp-query, each dispatch runs in its
+   * own pass whose start and end the GPU writes to a query set; without it,
+   * each dispatch is submitted alone and timed on the host around a wait for
+   * the queue, which adds the submit's own cost. Resolves to each dispatch's
+   * op and milliseconds, in order, and how they were measured (`method`
+   * asks for the host's way even where timestamps are there).
+   */
+  async submitProfiled(opts: { method?: 'timestamps' | 'host' } = {}): Promise<{ method: 'timestamps' | 'host'; times: { op: string; ms: number }[] }> {
+    this.assertOpen('submitProfiled');
+    const gpu = this.gpu;
+    const device = gpu.device;
+    const n = this.dispatchCount;
+    if (!gpu.report.features.timestampQuery || n === 0 || opts.method === 'host') {
+      const { buffers, ops } = this.encode({ split: true });
+      const times: { op: string; ms: number }[] = [];
+      for (const [i, b] of buffers.entries()) {
+        const t0 = performance.now();
+        device.queue.submit([b]);
+        await device.queue.onSubmittedWorkDone();
+        if (i < ops.length) times.push({ op: ops[i], ms: performance.now() - t0 });
+      }
+      await gpu.checkErrors(`submit '${this.label}'`);
+      return { method: 'host', times };
+    }
+    // WebGPU caps a query set at 4096 queries: two per dispatch.
+    if (2 * n > 4096) throw new Error(`submitProfiled: ${n} dispatches need ${2 * n} timestamps, over WebGPU's 4096 per query set; profile a shorter step`);
+    const querySet = device.createQuerySet({ type: 'timestamp', count: 2 * n, label: `${this.label}.timestamps` });
+    const resolve = gpu.createBuffer(`${this.label}.timestamps.resolve`, 16 * n, 'scratch', GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC);
+    const read = gpu.createBuffer(`${this.label}.timestamps.read`, 16 * n, 'scratch', GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST);
+    try {
+      const { buffers, ops } = this.encode({
+        timestamps: querySet,
+        tail: (enc) => {
+          enc.resolveQuerySet(querySet, 0, 2 * n, resolve.gpuBuffer, 0);
+          enc.copyBufferToBuffer(resolve.gpuBuffer, 0, read.gpuBuffer, 0, 16 * n);
+        },
+      });
+      device.queue.submit(buffers);
+      await gpu.checkErrors(`submit '${this.label}'`);
+      await read.gpuBuffer.mapAsync(GPUMapMode.READ);
+      const ticks = new BigUint64Array(read.gpuBuffer.getMappedRange().slice(0));
+      read.gpuBuffer.unmap();
+      return { method: 'timestamps', times: ops.map((op, i) => ({ op, ms: Number(ticks[2 * i + 1] - ticks[2 * i]) / 1e6 })) };
+    } finally {
+      querySet.destroy();
+      resolve.destroy();
+      read.destroy();
+    }
+  }
+
+  /**
+   * Encodes everything recorded: one command buffer, or (split) one per
+   * dispatch, the copies before it included; with `timestamps`, each dispatch
+   * in its own pass writing its start and end to the query set.
+   */
+  private encode(opts: { tail?: (enc: GPUCommandEncoder) => void; split?: boolean; timestamps?: GPUQuerySet }): { buffers: GPUCommandBuffer[]; ops: string[] } {
     this.assertOpen('submit');
     this.submitted = true;
     const device = this.gpu.device;
@@ -143,7 +204,10 @@ export class Recorder {
       writes.forEach((w, i) => host.set(w.data, writeAt[i]));
       device.queue.writeBuffer(ring, 0, host);
     }
-    const enc = device.createCommandEncoder({ label: this.label });
+    const buffers: GPUCommandBuffer[] = [];
+    const ops: string[] = [];
+    const alone = opts.split || opts.timestamps !== undefined;
+    let enc = device.createCommandEncoder({ label: this.label });
     let pass: GPUComputePassEncoder | null = null;
     let nextWrite = 0;
     for (const cmd of this.cmds) {
@@ -155,19 +219,33 @@ export class Recorder {
         continue;
       }
       // Dispatches in one pass are ordered: each sees the writes of the ones before.
-      pass ??= enc.beginComputePass({ label: this.label });
+      const k = ops.length;
+      pass ??= enc.beginComputePass({
+        label: this.label,
+        ...(opts.timestamps && { timestampWrites: { querySet: opts.timestamps, beginningOfPassWriteIndex: 2 * k, endOfPassWriteIndex: 2 * k + 1 } }),
+      });
       const entries: GPUBindGroupEntry[] = cmd.bindings.map((resource, i) => ({ binding: i + 1, resource }));
       if (cmd.paramsSlot >= 0) entries.unshift({ binding: 0, resource: { buffer: ring!, offset: cmd.paramsSlot * SLOT, size: SLOT } });
       const group = device.createBindGroup({ label: cmd.label, layout: cmd.pipeline.getBindGroupLayout(0), entries });
       pass.setPipeline(cmd.pipeline);
       pass.setBindGroup(0, group);
       pass.dispatchWorkgroups(...cmd.groups);
+      ops.push(cmd.label);
+      if (alone) {
+        pass.end();
+        pass = null;
+      }
+      if (opts.split) {
+        buffers.push(enc.finish());
+        enc = device.createCommandEncoder({ label: this.label });
+      }
     }
     pass?.end();
-    tail?.(enc);
-    device.queue.submit([enc.finish()]);
+    opts.tail?.(enc);
+    buffers.push(enc.finish());
     this.cmds = [];
     this.params = [];
+    return { buffers, ops };
   }
 }
 

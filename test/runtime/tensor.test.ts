@@ -100,6 +100,30 @@ describeGpu('tensors and the memory ledger', () => {
     [input, b, c].forEach((t) => t.dispose());
   });
 
+  it('a profiled submit times each dispatch (GPU timestamps, or the host around each one) and computes the same results', async () => {
+    const g = gpu();
+    const before = g.ledger.report().total;
+    for (const method of [undefined, 'host'] as const) {
+      const [x1, x2] = [randn(7, 64), randn(8, 64)];
+      const input = g.empty([64], 'f32', 'input');
+      const [b, c] = [g.empty([64], 'f32', 'b'), g.empty([64], 'f32', 'c')];
+      const rec = new Recorder(g, 'profiled');
+      rec.write(input, x1);
+      copy(rec, input, b);
+      rec.write(input, x2);
+      copy(rec, input, c);
+      const { method: used, times } = await rec.submitProfiled({ method });
+      expect(used).toBe(method ?? (g.report.features.timestampQuery ? 'timestamps' : 'host'));
+      expect(times.map((t) => t.op)).toEqual(['copy', 'copy']);
+      for (const t of times) expect(t.ms).toBeGreaterThanOrEqual(0);
+      expect(Array.from(await g.read(b))).toEqual(Array.from(x1));
+      expect(Array.from(await g.read(c))).toEqual(Array.from(x2));
+      expect(() => copy(rec, input, b)).toThrow(/already submitted/);
+      [input, b, c].forEach((t) => t.dispose());
+    }
+    expect(g.ledger.report().total).toBe(before); // the query buffers are freed
+  });
+
   it('readback staging buffers are counted in the ledger while they live', async () => {
     const g = gpu();
     const t = g.upload(randn(7, 4096), [4096], { label: 'big' });

@@ -35,6 +35,13 @@ export abstract class SequenceState implements ModelState {
     this.pos += n;
   }
 
+  /** See ModelState.skip: the position moves on, the buffers are left as they are. */
+  skip(n: number): void {
+    if (!(Number.isSafeInteger(n) && n >= 0)) throw new Error(`skip: ${n} is not a whole number of tokens`);
+    this.checkRoom(n);
+    this.advance(n);
+  }
+
   /** Sets the position, after a copy of another state's contents into this one. */
   setPosition(n: number): void {
     if (!(Number.isInteger(n) && n >= 0 && (this.capacity === null || n <= this.capacity))) throw new Error(`setPosition: ${n} is outside 0..${this.capacity ?? 'any'}`);

@@ -5,6 +5,7 @@
 
 import { abortError, describeValue } from '../../runtime/errors';
 import { DEFAULT_TIMEOUT_MS, fromUrl } from './source_url';
+import { BUNDLED_PREFIX, bundledModelUrl } from '../../bundled';
 
 export { DEFAULT_TIMEOUT_MS, fromUrl };
 
@@ -96,8 +97,8 @@ export function decodeUtf8(describe: string, name: string, bytes: Uint8Array): s
 
 // ---- a local folder: given by the Node entry (node/folder.ts) ---------------
 
-/** Reads a folder on disk; only a host with a file system gives one (src/node.ts). */
-export type FolderReader = (dir: string, opts: SourceOptions) => CheckpointSource;
+/** Reads a folder on disk, by path or file: URL; only a host with a file system gives one (src/node.ts). */
+export type FolderReader = (dir: string | URL, opts: SourceOptions) => CheckpointSource;
 let folderReader: FolderReader | null = null;
 
 /** Called once by a host's entry point that can read folders (Node). */
@@ -199,6 +200,12 @@ function isSource(x: unknown): x is CheckpointSource {
 export function openSource(x: SourceInput, opts: SourceOptions = {}): CheckpointSource {
   checkSourceOptions('openSource', opts);
   if (typeof x === 'string') {
+    if (x.startsWith(BUNDLED_PREFIX)) {
+      const url = bundledModelUrl(x);
+      if (url.protocol !== 'file:') return fromUrl(url.href, opts);
+      if (!folderReader) throw new Error(`openSource: "${x}" is in a folder (${url.href}), which needs Node.js to read`);
+      return folderReader(url, opts);
+    }
     if (/^https?:\/\//i.test(x)) return fromUrl(x, opts);
     if (/^[a-z][a-z0-9+.-]+:\/\//i.test(x)) throw new Error(`openSource: unsupported URL "${x}" (expected http(s):// or a local path)`);
     if (!folderReader) {

@@ -1,0 +1,35 @@
+// Serves the built Bench page on 127.0.0.1, and the bundled models under
+// models/ with HTTP range requests (the loader reads tensors as ranges), for
+// `npm run bench:browser` and its test.
+
+import { createServer, type Server } from 'node:http';
+import { readFile } from 'node:fs/promises';
+import { extname, join, normalize } from 'node:path';
+
+const TYPES: Record<string, string> = { '.html': 'text/html', '.js': 'text/javascript', '.json': 'application/json', '.svg': 'image/svg+xml' };
+
+export async function serveBench(pageDir: string, modelsDir: string): Promise<{ url: string; close(): Promise<void> }> {
+  const server: Server = createServer(async (req, res) => {
+    const path = normalize(decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname)).replace(/^[/\\]+/, '') || 'index.html';
+    if (path.split(/[/\\]/).includes('..')) return void res.writeHead(403).end();
+    const file = path.startsWith('models/') ? join(modelsDir, path.slice(7)) : join(pageDir, path);
+    let body: Buffer;
+    try {
+      body = await readFile(file);
+    } catch {
+      return void res.writeHead(404).end();
+    }
+    const type = TYPES[extname(file)] ?? 'application/octet-stream';
+    const m = /^bytes=(\d+)-(\d*)$/.exec(req.headers.range ?? '');
+    if (!m) return void res.writeHead(200, { 'content-type': type, 'content-length': body.length, 'accept-ranges': 'bytes' }).end(req.method === 'HEAD' ? undefined : body);
+    const a = Number(m[1]);
+    const b = Math.min(m[2] ? Number(m[2]) : body.length - 1, body.length - 1);
+    if (a > b) return void res.writeHead(416, { 'content-range': `bytes */${body.length}` }).end();
+    res.writeHead(206, { 'content-type': type, 'content-range': `bytes ${a}-${b}/${body.length}`, 'content-length': b - a + 1 }).end(req.method === 'HEAD' ? undefined : body.subarray(a, b + 1));
+  });
+  await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
+  return {
+    url: `http://127.0.0.1:${(server.address() as { port: number }).port}/`,
+    close: () => new Promise<void>((ok) => server.close(() => ok())),
+  };
+}

@@ -1,0 +1,67 @@
+// The Bench page: the comparison harness (../compare/runner.ts) in the
+// browser, on the browser's WebGPU, with the page as its sink: progress, the
+// charts redrawn as each length is measured, and the Markdown summary. The
+// results are left on window.__result for `npm run bench:browser` (and the
+// test) to save. The bundled models come from models/ beside the page.
+
+import { Gpu } from '../../src/runtime/gpu';
+import { ARCHS, type Arch } from '../compare/presets';
+import { runCompare, type CompareOptions, type CompareResults } from '../compare/runner';
+import { charts, markdown, type RunMeta } from '../compare/report';
+import pkg from '../../package.json';
+
+declare global {
+  interface Window { __result?: unknown }
+}
+
+const $ = (id: string) => document.getElementById(id)!;
+const q = new URLSearchParams(location.search);
+const list = (name: string, fallback: number[]) => (q.get(name) ? q.get(name)!.split(',').map(Number) : fallback);
+
+function draw(r: CompareResults): void {
+  const svgs = charts(r);
+  $('charts').innerHTML = Object.entries(svgs).map(([name, svg]) => `<figure data-chart="${name}">${svg}</figure>`).join('');
+}
+
+async function main(): Promise<void> {
+  const preset = q.get('preset') ?? 'tiny';
+  const opts: CompareOptions = {
+    preset,
+    archs: (q.get('archs')?.split(',') ?? [...ARCHS]) as Arch[],
+    prompts: list('prompts', [128, 512]),
+    contexts: list('contexts', [128, 2048]),
+    repeats: Number(q.get('repeats') ?? 2),
+    decodeSteps: Number(q.get('steps') ?? 8),
+    layers: q.get('layers') ? Number(q.get('layers')) : undefined,
+    profile: q.get('profile') === '1',
+    bundled: (name) => new URL(`models/${name}/`, location.href).href,
+  };
+  const gpu = await Gpu.create();
+  try {
+    const meta: RunMeta = {
+      date: new Date().toISOString(),
+      adapter: gpu.report.adapter,
+      software: gpu.report.software,
+      host: navigator.userAgent,
+      versions: { tessera: pkg.version },
+      commit: q.get('commit'),
+    };
+    const results = await runCompare(gpu, opts, {
+      progress: (p) => void ($('progress').textContent = `[${p.done}/${p.total}] ${p.stage}; ${(p.elapsedMs / 1000).toFixed(0)} s${p.etaMs !== null ? `, about ${(p.etaMs / 1000).toFixed(0)} s left` : ''}`),
+      note: (text) => $('notes').insertAdjacentHTML('beforeend', `<li>${text.replace(/</g, '&lt;')}</li>`),
+      update: draw,
+    });
+    draw(results);
+    const md = markdown(results, meta);
+    $('summary').textContent = md;
+    $('progress').textContent = 'done';
+    window.__result = { meta, ...results, markdown: md, svgs: charts(results) };
+  } finally {
+    gpu.destroy();
+  }
+}
+
+main().catch((e) => {
+  $('progress').textContent = `failed: ${(e as Error).message}`;
+  window.__result = { error: String((e as Error).stack ?? e) };
+});
