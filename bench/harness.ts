@@ -25,6 +25,8 @@ export interface BenchOptions {
   out?: string;
   /** Compare suite: also time each kernel of one prefill and one decode step (--profile). */
   profile?: boolean;
+  /** Compare suite: onnxruntime-web's execution providers to run beside Tessera (--peer webgpu,wasm|none). */
+  peer?: string[];
 }
 
 /** Best (smallest) of `n` runs of an async timing. */

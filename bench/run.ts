@@ -6,6 +6,7 @@
 import '../src/node'; // a Node program: Dawn for WebGPU
 import { Gpu } from '../src/runtime/gpu';
 import { writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { adapterSuite } from './suites/adapter';
 import { kernelsSuite } from './suites/kernels';
 import { transformerSuite } from './suites/transformer';
@@ -14,7 +15,6 @@ import { retnetSuite } from './suites/retnet';
 import { moeSuite } from './suites/moe';
 import { bundledSuite } from './suites/bundled';
 import { compareSuite } from './compare/node';
-import { compareInBrowser } from './compare/browser';
 import { setTableSink, type BenchOptions, type Row } from './harness';
 
 const suites: Record<string, (gpu: Gpu, opts: BenchOptions) => Promise<void>> = {
@@ -45,6 +45,7 @@ function parseArgs(argv: string[]): { suite: string; opts: BenchOptions; json: s
     else if (a === '--f16') f16 = true;
     else if (a === '--browser') browser = true;
     else if (a === '--profile') opts.profile = true;
+    else if (a === '--peer') opts.peer = (argv[++i] ?? '').split(',');
     else if (a === '--sweep') opts.sweep = true;
     else if (a.startsWith('--sweep=')) {
       opts.sweep = a.slice(8).split(',').map((t) => {
@@ -64,7 +65,7 @@ function parseArgs(argv: string[]): { suite: string; opts: BenchOptions; json: s
     else if (a === '--preset') opts.preset = argv[++i] ?? '';
     else if (a === '--archs') opts.archs = (argv[++i] ?? '').split(',');
     else if (a === '--out') opts.out = argv[++i] ?? '';
-    else throw new Error(`bench: unknown argument '${a}' (use [--suite ${Object.keys(suites).join('|')}] [--preset 135m|tiny] [--archs a,b] [--out DIR] [--profile] [--browser] [--quick] [--sweep] [--layers N] [--prompts a,b] [--contexts a,b] [--repeats N] [--vocab N] [--f16] [--json FILE])`);
+    else throw new Error(`bench: unknown argument '${a}' (use [--suite ${Object.keys(suites).join('|')}] [--preset 135m|tiny] [--archs a,b] [--out DIR] [--profile] [--peer webgpu,wasm|none] [--browser] [--quick] [--sweep] [--layers N] [--prompts a,b] [--contexts a,b] [--repeats N] [--vocab N] [--f16] [--json FILE])`);
   }
   if (!suites[suite]) throw new Error(`bench: --suite must be one of ${Object.keys(suites).join(', ')}; got '${suite}'`);
   if (json === '') throw new Error('bench: --json needs a file name');
@@ -79,7 +80,9 @@ async function main() {
     const probe = await Gpu.create();
     const software = probe.report.software;
     probe.destroy();
-    return compareInBrowser(opts, software);
+    // Imported here: vite and playwright-core are needed only for this (the GPU kit carries neither).
+    const { compareInBrowser } = await import('./compare/browser');
+    return compareInBrowser(fileURLToPath(new URL('../../', import.meta.url)), opts, software);
   }
   // --f16: f16 activations and KV cache where the adapter has shader-f16 (the header says which ran).
   const gpu = await Gpu.create({ preferF16: f16 });

@@ -20,6 +20,8 @@
 #   tests        every kernel, model and runtime test that needs no browser,
 #                against the float64 references (f16 paths where the adapter has shader-f16)
 #   kernels      the kernel benchmark with the tuning sweep
+#   compare      the four architectures side by side at the 135m preset, with
+#                each kernel's time (--profile); reports under $OUT/compare
 #   transformer  the transformer benchmark at full depth
 #   mamba        the Mamba benchmark at full depth
 #   retnet       the RetNet benchmark at full depth
@@ -101,7 +103,7 @@ EOF
 }
 
 run() {
-  local local_run=0 tiny=0 deadline=540 phases=adapter,tests,kernels,transformer,mamba,retnet,f16
+  local local_run=0 tiny=0 deadline=540 phases=adapter,tests,kernels,compare,transformer,mamba,retnet,f16
   while [ $# -gt 0 ]; do
     case "$1" in
       --local) local_run=1 ;;
@@ -168,7 +170,9 @@ run() {
   local bench=("$node" "$kit/bench/run.js")
   local tests=(test/kernels test/models test/runtime --exclude '**/tokenizer_real.test.ts')
   local models=()
+  local compare=(--preset 135m --profile)
   if [ $tiny = 1 ]; then
+    compare=(--preset tiny --prompts 8 --contexts 16 --repeats 1)
     tests=(test/kernels/rmsnorm.test.ts test/kernels/tunings.test.ts)
     models=(--layers 1 --prompts 8 --contexts 16 --repeats 1 --vocab 512)
   fi
@@ -180,6 +184,7 @@ run() {
   else
     phase tests "$node" node_modules/vitest/vitest.mjs run "${tests[@]}" --reporter=default --reporter=json --outputFile.json="$out/tests.json"
     phase kernels "${bench[@]}" --suite kernels $([ $tiny = 1 ] && echo --quick --sweep=64x1 || echo --sweep) --json "$out/bench-kernels.json"
+    phase compare "${bench[@]}" --suite compare "${compare[@]}" --out "$out/compare"
     phase transformer "${bench[@]}" --suite transformer "${models[@]}" --json "$out/bench-transformer.json"
     phase mamba "${bench[@]}" --suite mamba "${models[@]}" --json "$out/bench-mamba.json"
     phase retnet "${bench[@]}" --suite retnet "${models[@]}" --json "$out/bench-retnet.json"

@@ -8,27 +8,26 @@ import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { build } from 'vite';
 import { chromium } from 'playwright-core';
 import type { BenchOptions } from '../harness';
 import { serveBench } from './serve';
 
-const root = fileURLToPath(new URL('../../', import.meta.url));
 
 /** Chromium's flags for WebGPU headless (../shared notes): unsafe WebGPU on, SwiftShader where there is no GPU. */
 export const CHROMIUM_ARGS = ['--no-sandbox', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--enable-unsafe-webgpu', '--enable-features=Vulkan'];
 
-/** Builds the Bench page into a temporary folder; returns it. */
-export async function buildBenchPage(): Promise<string> {
+/** Builds the Bench page (in the project at `root`) into a temporary folder; returns it. */
+export async function buildBenchPage(root: string): Promise<string> {
   const outDir = mkdtempSync(join(tmpdir(), 'tessera-bench-page-'));
   await build({ root: join(root, 'bench', 'page'), logLevel: 'error', build: { outDir, emptyOutDir: true, target: 'es2022' } });
   return outDir;
 }
 
-export async function compareInBrowser(bench: BenchOptions, software: boolean): Promise<void> {
-  const page = await buildBenchPage();
-  const server = await serveBench(page, join(root, 'models'));
+/** `root`: the project's folder (the bench bundle knows where it is; this module may be a chunk elsewhere). */
+export async function compareInBrowser(root: string, bench: BenchOptions, software: boolean): Promise<void> {
+  const page = await buildBenchPage(root);
+  const server = await serveBench(page, join(root, 'models'), join(root, 'node_modules', 'onnxruntime-web', 'dist'));
   const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: [...CHROMIUM_ARGS, ...(software ? ['--use-webgpu-adapter=swiftshader'] : [])] });
   try {
     const q = new URLSearchParams({ preset: bench.preset ?? 'tiny' });
@@ -39,6 +38,7 @@ export async function compareInBrowser(bench: BenchOptions, software: boolean): 
     if (bench.layers) q.set('layers', String(bench.layers));
     if (bench.quick) q.set('steps', '4');
     if (bench.profile) q.set('profile', '1');
+    if (bench.peer) q.set('peer', bench.peer.join(','));
     try {
       q.set('commit', execFileSync('git', ['rev-parse', 'HEAD'], { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim());
     } catch {

@@ -53,6 +53,10 @@ export async function compareSuite(gpu: Gpu, bench: BenchOptions): Promise<void>
     profile: bench.profile,
     bundled: (name) => join(root, 'models', name),
   };
+  // The peer: onnxruntime-web's WASM execution provider (its WebGPU one needs a browser: npm run bench:browser).
+  const eps = (bench.peer ?? ['wasm']).filter((ep) => ep !== 'none');
+  if (eps.some((ep) => ep !== 'wasm')) throw new Error(`bench: in Node the peer runs on onnxruntime-web's wasm execution provider only (--peer wasm|none); webgpu needs the browser (npm run bench:browser)`);
+  if (eps.length) opts.peer = { ort: await import('onnxruntime-web'), eps: ['wasm'] };
   const m = meta(gpu);
   const results = await runCompare(gpu, opts, {
     progress: (p) => process.stderr.write(`\r\x1b[K[${p.done}/${p.total}] ${p.stage}; ${(p.elapsedMs / 1000).toFixed(0)} s${p.etaMs !== null ? `, about ${(p.etaMs / 1000).toFixed(0)} s left` : ''}`),

@@ -21,7 +21,7 @@ export interface Series {
   points: [number, number][];
 }
 
-const COLORS: Record<string, string> = { transformer: '#1f77b4', mamba: '#d62728', retnet: '#2ca02c', moe: '#9467bd', peer: '#7f7f7f' };
+const COLORS: Record<string, string> = { transformer: '#1f77b4', mamba: '#d62728', retnet: '#2ca02c', moe: '#9467bd', 'onnxruntime-web webgpu': '#7f7f7f', 'onnxruntime-web wasm': '#bcbd22' };
 const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 
 /** Round numbers for axis ticks: 1, 2, 5 times powers of ten within [lo, hi]. */
@@ -88,7 +88,9 @@ const memTotal = (m: MemorySample) => m.bytes.weights + m.bytes.experts + m.byte
 
 /** The three charts of a run, by file stem. */
 export function charts(r: CompareResults): Record<'decode' | 'memory' | 'prefill', string> {
-  const series = (metric: Sample['metric']) => byArch(r.samples.filter((s) => s.metric === metric)).map(([a, v]) => ({ name: a, points: v.map((s) => [s.tokens, s.tokensPerSecond] as [number, number]) }));
+  // One line per architecture, and a point per execution provider of the peer (its one prompt; decode at that context).
+  const peers = (metric: Sample['metric']) => r.peers.map((p) => ({ name: `onnxruntime-web ${p.ep}`, points: [[p.prompt, metric === 'prefill' ? p.onnxruntime.prefillTokensPerSecond : p.onnxruntime.decodeTokensPerSecond] as [number, number]] }));
+  const series = (metric: Sample['metric']) => [...byArch(r.samples.filter((s) => s.metric === metric)).map(([a, v]) => ({ name: a, points: v.map((s) => [s.tokens, s.tokensPerSecond] as [number, number]) })), ...peers(metric)];
   return {
     decode: lineChart(`Decode tokens/s vs context (${r.preset})`, 'context (tokens)', 'tokens/s', series('decode')),
     prefill: lineChart(`Prefill tokens/s vs prompt length (${r.preset})`, 'prompt (tokens)', 'tokens/s', series('prefill')),
@@ -118,6 +120,16 @@ export function markdown(r: CompareResults, meta: RunMeta, chartFiles?: Record<s
   lines.push(`## ${r.preset}: ${meta.adapter} (${meta.date})`, '');
   lines.push(`Host ${meta.host}; ${Object.entries(meta.versions).map(([k, v]) => `${k} ${v}`).join(', ')}${meta.commit ? `; commit ${meta.commit.slice(0, 12)}` : ''}. ${meta.software ? 'A software adapter: compare ratios only.' : ''}`, '');
   lines.push(`Repeats ${r.options.repeats} (after a warm-up, median shown with the spread of the runs), decode ${r.options.decodeSteps} steps per run; copy bandwidth ${(r.copyBandwidthBytesPerSecond / 1e9).toFixed(2)} GB/s.`, '');
+  if (r.peers.length) {
+    lines.push('### Tessera and onnxruntime-web', '');
+    lines.push(`The preset's transformer, its weights at 4 bits in both (onnxruntime: MatMulNBits, block 32), the same prompt and greedy decode length, each after a warm-up; Tessera's tokens/s over onnxruntime-web's.`, '');
+    lines.push('| execution provider | prompt | decode steps | prefill ratio | decode ratio | Tessera prefill / decode tok/s | onnxruntime prefill / decode tok/s | compilations (modules, pipelines): Tessera, onnxruntime |', '|---|---|---|---|---|---|---|---|');
+    for (const p of r.peers) {
+      const c = (x: { shaderModules: number; pipelines: number } | null) => (x ? `${x.shaderModules}, ${x.pipelines}` : 'not counted');
+      lines.push(`| ${p.ep} | ${p.prompt} | ${p.decodeSteps} | ${fmt(p.ratio.prefill)} | ${fmt(p.ratio.decode)} | ${fmt(p.tessera.prefillTokensPerSecond)} / ${fmt(p.tessera.decodeTokensPerSecond)} | ${fmt(p.onnxruntime.prefillTokensPerSecond)} / ${fmt(p.onnxruntime.decodeTokensPerSecond)} | ${c(p.tessera.compiles)}; ${c(p.onnxruntime.compiles)} |`);
+    }
+    lines.push('');
+  }
   lines.push('### Ratios', '');
   lines.push(`| | ${contexts.filter((c) => c !== shortest).map((c) => `decode at ${c} / at ${shortest}`).join(' | ')} | ${contexts.map((c) => `roofline at ${c}`).join(' | ')} |`);
   lines.push(`|---|${contexts.filter((c) => c !== shortest).map(() => '---').join('|')}${contexts.filter((c) => c !== shortest).length ? '|' : ''}${contexts.map(() => '---').join('|')}|`);

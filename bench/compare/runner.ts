@@ -20,6 +20,8 @@ import { argmax } from '../../src/kernels/argmax';
 import { copy } from '../../src/kernels/copy';
 import { ARCHS, PRESETS, withLayers, type Arch, type PresetEntry } from './presets';
 import { randomCheckpoint } from './random_checkpoint';
+import { exportOnnxDecoder } from '../peer/onnx_export';
+import { OrtPeer, type OrtEp, type OrtModule } from '../peer/ort_runner';
 
 export interface CompareOptions {
   preset: string;
@@ -34,6 +36,13 @@ export interface CompareOptions {
   layers?: number;
   /** Also time each kernel of one prefill (the first prompt length, one chunk at most) and one decode step (at the first context). */
   profile?: boolean;
+  /**
+   * The peer: onnxruntime-web (the module the host imported) on these
+   * execution providers, running the preset's transformer weights exported to
+   * ONNX with 4-bit MatMulNBits, for the first prompt length and decodeSteps
+   * greedy steps, beside Tessera on the same prompt and steps.
+   */
+  peer?: { ort: OrtModule; eps: readonly OrtEp[] };
   /** Where a bundled model's files are (a folder in Node, a URL in a browser). */
   bundled: (name: string) => SourceInput;
 }
@@ -73,6 +82,8 @@ export interface ModelRecord {
   workspaceBytes: number;
   maxContext: number | null;
   loadSeconds: number;
+  /** Shader modules and pipelines its first prefill and first decode step compiled (the device's cache is shared: later architectures reuse what earlier ones compiled). */
+  compiles: { shaderModules: number; pipelines: number };
 }
 
 export interface Sample {
@@ -104,6 +115,26 @@ export interface RooflineSample {
   fraction: number;
 }
 
+/** One generation's figures: prefill of the prompt to the first token, then greedy decode steps. */
+export interface GenerationFigures {
+  prefillTokensPerSecond: number;
+  decodeTokensPerSecond: number;
+  ttftMs: number;
+  /** Shader modules and pipelines compiled from a cold start to the end of the warm-up (null where not counted). */
+  compiles: { shaderModules: number; pipelines: number } | null;
+}
+
+/** The peer beside Tessera: the same weights (the preset's transformer), prompt and greedy decode length. */
+export interface PeerSample {
+  ep: OrtEp;
+  prompt: number;
+  decodeSteps: number;
+  onnxruntime: GenerationFigures & { ortVersion: string; warmupRuns: number };
+  tessera: GenerationFigures;
+  /** Tessera's tokens/s over onnxruntime-web's. */
+  ratio: { prefill: number; decode: number };
+}
+
 /** GPU time per op of one step, summed over its dispatches. */
 export interface Profile {
   arch: Arch;
@@ -125,13 +156,14 @@ export interface Failure {
 export interface CompareResults {
   schema: 1;
   preset: string;
-  options: Omit<CompareOptions, 'bundled'>;
+  options: Omit<CompareOptions, 'bundled' | 'peer'> & { peer?: readonly OrtEp[] };
   copyBandwidthBytesPerSecond: number;
   models: ModelRecord[];
   samples: Sample[];
   memory: MemorySample[];
   roofline: RooflineSample[];
   profiles: Profile[];
+  peers: PeerSample[];
   failures: Failure[];
 }
 
@@ -215,6 +247,7 @@ async function load(gpu: Gpu, arch: Arch, entry: PresetEntry, opts: CompareOptio
       workspaceBytes: added('activations') + added('scratch'),
       maxContext: model.info.maxContext,
       loadSeconds: (performance.now() - t0) / 1000,
+      compiles: { shaderModules: 0, pipelines: 0 },
     },
   };
 }
@@ -225,17 +258,18 @@ export async function runCompare(gpu: Gpu, opts: CompareOptions, sink: Sink): Pr
   const results: CompareResults = {
     schema: 1,
     preset: opts.preset,
-    options: { preset: opts.preset, archs: opts.archs, prompts: opts.prompts, contexts: opts.contexts, repeats: opts.repeats, decodeSteps: opts.decodeSteps, layers: opts.layers, profile: opts.profile },
+    options: { preset: opts.preset, archs: opts.archs, prompts: opts.prompts, contexts: opts.contexts, repeats: opts.repeats, decodeSteps: opts.decodeSteps, layers: opts.layers, profile: opts.profile, peer: opts.peer?.eps },
     copyBandwidthBytesPerSecond: 0,
     models: [],
     samples: [],
     memory: [],
     roofline: [],
     profiles: [],
+    peers: [],
     failures: [],
   };
   // Progress counts timed runs (warm-ups included) and loads.
-  const total = opts.archs.length * (1 + (opts.prompts.length + opts.contexts.length) * (opts.repeats + 1)) + 1;
+  const total = opts.archs.length * (1 + (opts.prompts.length + opts.contexts.length) * (opts.repeats + 1)) + 1 + (opts.peer?.eps.length ?? 0);
   let done = 0;
   const step = (stage: string) => {
     done++;
@@ -245,7 +279,7 @@ export async function runCompare(gpu: Gpu, opts: CompareOptions, sink: Sink): Pr
 
   results.copyBandwidthBytesPerSecond = await copyBandwidth(gpu, opts.repeats);
   step('copy bandwidth');
-  const longest = Math.max(...opts.contexts, ...opts.prompts) + opts.decodeSteps;
+  const longest = Math.max(...opts.contexts, ...opts.prompts) + opts.decodeSteps; // a prompt then decodeSteps (the peer's case), or a context then its steps
   const loaded: Loaded[] = [];
   try {
     for (const arch of opts.archs) {
@@ -269,7 +303,9 @@ export async function runCompare(gpu: Gpu, opts: CompareOptions, sink: Sink): Pr
           for (const l of loaded) {
             if (results.failures.some((f) => f.arch === l.arch && f.tokens === n && f.stage === 'prefill')) continue;
             try {
+              const before = gpu.compiled;
               const t = await timePrefill(l.model, token, n);
+              countCompiles(l.record, before, gpu.compiled);
               if (r > 0) times.set(l.arch, [...(times.get(l.arch) ?? []), t]); // r = 0: the warm-up
             } catch (e) {
               results.failures.push({ arch: l.arch, stage: 'prefill', tokens: n, message: message(e) });
@@ -297,7 +333,9 @@ export async function runCompare(gpu: Gpu, opts: CompareOptions, sink: Sink): Pr
             try {
               const state = l.model.createState({ maxTokens: l.record.maxContext === null ? undefined : ctx + opts.decodeSteps });
               states.set(l.arch, state);
-              await timeDecode(l.model, state, token, ctx, 1); // touch the state once: its peak is counted
+              const compiled = gpu.compiled;
+              await timeDecode(l.model, state, token, ctx, 1); // touch the state once: its peak is counted; the warm-up
+              countCompiles(l.record, compiled, gpu.compiled);
               const peak = gpu.ledger.report().peakTotal - (before.total - staticBytes(l.record));
               results.memory.push({ arch: l.arch, context: ctx, bytes: { weights: l.record.weightBytes - l.record.expertBytes, experts: l.record.expertBytes, state: state.bytes, workspace: l.record.workspaceBytes, peak } });
             } catch (e) {
@@ -332,6 +370,19 @@ export async function runCompare(gpu: Gpu, opts: CompareOptions, sink: Sink): Pr
         }
         sink.update?.(results);
       }
+      const transformer = loaded.find((l) => l.arch === 'transformer');
+      if (opts.peer && transformer) {
+        const entry = withLayers(PRESETS[opts.preset].transformer, opts.layers);
+        for (const ep of opts.peer.eps) {
+          try {
+            results.peers.push(await peerBeside(transformer, entry, opts, ep, opts.peer.ort));
+          } catch (e) {
+            results.failures.push({ arch: 'transformer', stage: `peer ${ep}`, tokens: opts.prompts[0], message: message(e) });
+          }
+          step(`onnxruntime-web (${ep}) beside the transformer`);
+          sink.update?.(results);
+        }
+      } else if (opts.peer) results.failures.push({ arch: 'transformer', stage: 'peer', message: 'the peer runs the transformer, which is not among the architectures' });
       if (opts.profile) {
         for (const l of loaded) {
           try {
@@ -349,6 +400,83 @@ export async function runCompare(gpu: Gpu, opts: CompareOptions, sink: Sink): Pr
     for (const l of loaded) l.dispose();
   }
   return results;
+}
+
+/**
+ * onnxruntime-web on `ep` and Tessera, each warmed up once, then timed on the
+ * same prompt (the first prompt length) and the same number of greedy steps.
+ * The ONNX graph holds the transformer's weights at 4 bits in
+ * onnxruntime's own uint8-zero-point layout (which every EP takes; see
+ * peer/matmul_nbits.ts), so the two run the same model at the same width,
+ * each with its own rounding of the weights.
+ */
+async function peerBeside(l: Loaded, entry: PresetEntry, opts: CompareOptions, ep: OrtEp, ort: OrtModule): Promise<PeerSample> {
+  const n = opts.prompts[0];
+  const steps = opts.decodeSteps + 1; // the prefill's token, then decodeSteps more
+  const source = entry.kind === 'random' ? randomCheckpoint(entry.config, ARCHS.indexOf('transformer') + 1, entry.init) : opts.bundled(entry.name);
+  const decoder = await exportOnnxDecoder(source, { weights: 'q4', maxPositions: n + steps });
+  const prompt = Array.from({ length: n }, (_, i) => (i * 7919 + 11) % l.model.info.vocabSize);
+  const peer = await OrtPeer.create(ort, decoder.bytes, decoder, { ep });
+  let r;
+  try {
+    r = await peer.generate(prompt, steps, { warmup: 1 });
+  } finally {
+    await peer.release();
+  }
+  const session = r.compiles?.session;
+  const warm = r.compiles?.warmup;
+  const ortFigures = {
+    prefillTokensPerSecond: r.prefillTokensPerS,
+    decodeTokensPerSecond: r.decodeTokensPerS,
+    ttftMs: r.prefillMs,
+    compiles: session && warm ? { shaderModules: session.shaderModules + warm.shaderModules, pipelines: session.pipelines + warm.pipelines } : null,
+    ortVersion: String(ort.env.versions?.web ?? 'unknown'),
+    warmupRuns: r.warmupRuns,
+  };
+  const tessera = await tesseraGeneration(l.model, Int32Array.from(prompt), steps, l.record.compiles);
+  return {
+    ep,
+    prompt: n,
+    decodeSteps: opts.decodeSteps,
+    onnxruntime: ortFigures,
+    tessera,
+    ratio: { prefill: tessera.prefillTokensPerSecond / ortFigures.prefillTokensPerSecond, decode: tessera.decodeTokensPerSecond / ortFigures.decodeTokensPerSecond },
+  };
+}
+
+/** Tessera on a prompt and `steps` greedy tokens, as the peer is timed: one warm-up, then the timed run. */
+async function tesseraGeneration(model: LanguageModel, prompt: Int32Array, steps: number, compiles: GenerationFigures['compiles']): Promise<GenerationFigures> {
+  const gpu = model.gpu;
+  const token = gpu.empty([1], 'u32', 'bench.peer.token', 'scratch');
+  const state = model.createState({ maxTokens: model.info.maxContext === null ? undefined : prompt.length + steps - 1 });
+  try {
+    const run = async () => {
+      state.reset();
+      const t0 = performance.now();
+      let tok = 0;
+      for (let i = 0; i < prompt.length; i += model.prefillChunk) {
+        const rec = new Recorder(gpu, 'bench.peer.prefill');
+        const logits = model.prefill(rec, state, prompt.subarray(i, Math.min(prompt.length, i + model.prefillChunk)));
+        if (i + model.prefillChunk >= prompt.length) {
+          argmax(rec, logits, token);
+          tok = (await rec.submitAndRead(token))[0];
+        } else await rec.submit();
+      }
+      const t1 = performance.now();
+      for (let s = 1; s < steps; s++) {
+        const rec = new Recorder(gpu, 'bench.peer.decode');
+        argmax(rec, model.decode(rec, state, tok), token);
+        tok = (await rec.submitAndRead(token))[0];
+      }
+      return { prefillMs: t1 - t0, decodeMs: performance.now() - t1 };
+    };
+    await run();
+    const t = await run();
+    return { prefillTokensPerSecond: prompt.length / (t.prefillMs / 1000), decodeTokensPerSecond: (steps - 1) / (t.decodeMs / 1000), ttftMs: t.prefillMs, compiles };
+  } finally {
+    state.dispose();
+    token.dispose();
+  }
 }
 
 /** One prefill of `n` tokens and one decode step at context `ctx`, each dispatch timed, grouped by op, largest first. */
@@ -381,6 +509,11 @@ async function profileSteps(l: Loaded, n: number, ctx: number): Promise<Profile[
   } finally {
     state.dispose();
   }
+}
+
+function countCompiles(r: ModelRecord, before: ModelRecord['compiles'], after: ModelRecord['compiles']): void {
+  r.compiles.shaderModules += after.shaderModules - before.shaderModules;
+  r.compiles.pipelines += after.pipelines - before.pipelines;
 }
 
 /** A model's bytes that do not depend on the context: weights and workspace (its handle's own state aside). */

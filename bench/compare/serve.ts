@@ -1,18 +1,20 @@
-// Serves the built Bench page on 127.0.0.1, and the bundled models under
-// models/ with HTTP range requests (the loader reads tensors as ranges), for
-// `npm run bench:browser` and its test.
+// Serves the built Bench page on 127.0.0.1, the bundled models under models/
+// with HTTP range requests (the loader reads tensors as ranges), and
+// onnxruntime-web's dist/ under ort/ (the page imports the peer from there at
+// run time, its .mjs and .wasm from one folder), for `npm run bench:browser`
+// and its test.
 
 import { createServer, type Server } from 'node:http';
 import { readFile } from 'node:fs/promises';
 import { extname, join, normalize } from 'node:path';
 
-const TYPES: Record<string, string> = { '.html': 'text/html', '.js': 'text/javascript', '.json': 'application/json', '.svg': 'image/svg+xml' };
+const TYPES: Record<string, string> = { '.html': 'text/html', '.js': 'text/javascript', '.mjs': 'text/javascript', '.wasm': 'application/wasm', '.json': 'application/json', '.svg': 'image/svg+xml' };
 
-export async function serveBench(pageDir: string, modelsDir: string): Promise<{ url: string; close(): Promise<void> }> {
+export async function serveBench(pageDir: string, modelsDir: string, ortDir?: string): Promise<{ url: string; close(): Promise<void> }> {
   const server: Server = createServer(async (req, res) => {
     const path = normalize(decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname)).replace(/^[/\\]+/, '') || 'index.html';
     if (path.split(/[/\\]/).includes('..')) return void res.writeHead(403).end();
-    const file = path.startsWith('models/') ? join(modelsDir, path.slice(7)) : join(pageDir, path);
+    const file = path.startsWith('models/') ? join(modelsDir, path.slice(7)) : ortDir && path.startsWith('ort/') ? join(ortDir, path.slice(4)) : join(pageDir, path);
     let body: Buffer;
     try {
       body = await readFile(file);

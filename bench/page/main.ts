@@ -9,6 +9,7 @@ import { ARCHS, type Arch } from '../compare/presets';
 import { runCompare, type CompareOptions, type CompareResults } from '../compare/runner';
 import { charts, markdown, type RunMeta } from '../compare/report';
 import pkg from '../../package.json';
+import type { OrtEp, OrtModule } from '../peer/ort_runner';
 
 declare global {
   interface Window { __result?: unknown }
@@ -36,6 +37,14 @@ async function main(): Promise<void> {
     profile: q.get('profile') === '1',
     bundled: (name) => new URL(`models/${name}/`, location.href).href,
   };
+  // The peer: onnxruntime-web from the server's ort/ folder (its .mjs and .wasm together), on the execution providers asked for.
+  const eps = (q.get('peer') ?? 'webgpu,wasm').split(',').filter((ep) => ep !== 'none') as OrtEp[];
+  if (eps.length) {
+    const base = new URL('ort/', location.href).href;
+    const ort = (await import(/* @vite-ignore */ `${base}ort.webgpu.min.mjs`)) as OrtModule;
+    ort.env.wasm.wasmPaths = base;
+    opts.peer = { ort, eps };
+  }
   const gpu = await Gpu.create();
   try {
     const meta: RunMeta = {

@@ -202,6 +202,11 @@ export class Gpu {
     return new Recorder(this, `read.${t.label}`).submitAndRead(t);
   }
 
+  /** Shader modules and compute pipelines compiled so far on this device (each is compiled once, then cached). */
+  get compiled(): { shaderModules: number; pipelines: number } {
+    return { shaderModules: this.moduleCache.size, pipelines: this.pipelineCache.size };
+  }
+
   /**
    * The cached compute pipeline for `key`, compiled from `code` on first use.
    * Compile and validation errors are collected and raised at the next submit.
