@@ -81,7 +81,7 @@ export async function transformerSuite(gpu: Gpu, opts: BenchOptions): Promise<vo
       // their values: start the state at ctx - 1 without computing the prefix.
       const time = async () => {
         state.reset();
-        state.advance(ctx - 1);
+        state.skip(ctx - 1);
         let tok = 1;
         const start = performance.now();
         for (let i = 0; i < steps; i++) {

@@ -86,6 +86,18 @@ export function defineKernel(def: KernelDef): Kernel {
 
 
 /**
+ * Threads of a workgroup that reduces one row of `dim` values (a norm): about
+ * four values per thread, a power of two from 32 to 256. A short row in a
+ * wide workgroup leaves most threads idle at every barrier of the reduction
+ * (on a software adapter each barrier costs as much as the arithmetic).
+ */
+export function rowReductionWidth(dim: number): number {
+  let wg = 32;
+  while (wg < 256 && wg * 4 < dim) wg *= 2;
+  return wg;
+}
+
+/**
  * Splits a count of workgroups over x and y when it exceeds the per-dimension
  * limit (65535 by default); kernels recover the index with `group_index` (lib/common.wgsl).
  */

@@ -1,4 +1,4 @@
-import { defineKernel, grid } from './kernel';
+import { defineKernel, grid, rowReductionWidth } from './kernel';
 import { lib } from './lib';
 import source from './layernorm.wgsl?raw';
 import { Params, type Recorder } from '../runtime/recorder';
@@ -27,6 +27,6 @@ export function layernorm(rec: Recorder, x: Tensor, weight: Tensor, bias: Tensor
   expectDistinct(op, ['out', out], ['x', x]);
   if (!(eps >= 0)) throw new Error(`${op}: eps must be a non-negative number, got ${eps}`);
   const params = new Params(3).u32(rows).u32(dim).f32(eps).buffer;
-  const overrides = { WG: 256, HAS_BIAS: bias ? 1 : 0 };
+  const overrides = { WG: rowReductionWidth(dim), HAS_BIAS: bias ? 1 : 0 };
   kernel.dispatch(rec, { type, overrides }, [x, weight, bias ?? weight, out], params, grid(rows, rec.gpu.device.limits.maxComputeWorkgroupsPerDimension));
 }

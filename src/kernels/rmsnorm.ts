@@ -1,4 +1,4 @@
-import { defineKernel, grid } from './kernel';
+import { defineKernel, grid, rowReductionWidth } from './kernel';
 import { lib } from './lib';
 import source from './rmsnorm.wgsl?raw';
 import { Params, type Recorder } from '../runtime/recorder';
@@ -20,5 +20,5 @@ export function rmsnorm(rec: Recorder, x: Tensor, weight: Tensor, out: Tensor, e
   expectDistinct(op, ['out', out], ['x', x], ['weight', weight]);
   if (!(eps >= 0)) throw new Error(`${op}: eps must be a non-negative number, got ${eps}`);
   const params = new Params(3).u32(rows).u32(dim).f32(eps).buffer;
-  kernel.dispatch(rec, { type, out: out.dtype as typeof type, overrides: { WG: 256 } }, [x, weight, out], params, grid(rows, rec.gpu.device.limits.maxComputeWorkgroupsPerDimension));
+  kernel.dispatch(rec, { type, out: out.dtype as typeof type, overrides: { WG: rowReductionWidth(dim) } }, [x, weight, out], params, grid(rows, rec.gpu.device.limits.maxComputeWorkgroupsPerDimension));
 }

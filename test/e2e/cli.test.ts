@@ -167,6 +167,51 @@ describeGpu('tessera CLI', () => {
     expect(stderr).not.toMatch(/prompt \d+ tokens/);
   });
 
+  it('with no model, generate runs the bundled transformer on a default prompt; --model picks each bundled model; a wrong name lists them', async () => {
+    const runs = await Promise.all([
+      cli.run(['generate', '--max-new-tokens', '24']),
+      ...['mamba', 'retnet', 'moe'].map((name) => cli.run(['generate', '--model', name, '--prompt', 'KING', '--max-new-tokens', '16'])),
+      cli.run(['generate', 'bundled:retnet', '--prompt', 'KING', '--max-new-tokens', '4']),
+    ]);
+    for (const [r, type] of runs.map((r, i) => [r, ['llama', 'mamba', 'retnet', 'mixtral', 'retnet'][i]] as const)) {
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stderr).toMatch(new RegExp(`^${type}: \\d+ layers, `, 'm'));
+      expect(r.stderr).toMatch(/decode [\d.]+ tok\/s/);
+      expect(r.stdout.length, r.stdout).toBeGreaterThan(1); // characters, and the final newline
+    }
+    const bad: [string[], RegExp][] = [
+      [['generate', '--model', 'gpt2'], /^tessera: unknown --model "gpt2": the bundled models are transformer, mamba, retnet, moe\n/],
+      [['generate', 'bundled:nope', '--prompt', 'x'], /^tessera: unknown model "nope": the bundled models are transformer, mamba, retnet, moe\n/],
+      [['generate', dir, '--model', 'mamba', '--prompt', 'x'], /^tessera: give the model once: '.*' or --model mamba\n/],
+      [['score', '--model', 'moe', '--text', 'x.txt', '--window', '1e3'], /^tessera: --window must be a whole number of tokens, at least 2; got '1e3'\n/],
+      [['generate', dir], /^tessera: generate needs --prompt TEXT\n/], // a checkpoint folder has no default prompt
+    ];
+    const refused = await Promise.all(bad.map(([args]) => cli.run(args)));
+    refused.forEach((r, i) => {
+      expect(r.code, r.stderr).toBe(2);
+      expect(r.stderr).toMatch(bad[i][1]);
+    });
+  });
+
+  it("score, in the training windows, gives each bundled model's loss on its golden validation window as PyTorch computed it (within 1%)", async () => {
+    const names = ['transformer', 'mamba', 'retnet', 'moe'];
+    const golden = names.map((name) => JSON.parse(readFileSync(join(root, 'models', name, 'golden.json'), 'utf8')) as { window: { start: number; length: number; loss: number } });
+    const text = readFileSync(join(root, 'data', 'tinyshakespeare.txt'), 'utf8');
+    const heldOut = text.slice(Math.floor(text.length * 0.9));
+    const runs = await Promise.all(names.map((name, i) => {
+      // The window's characters: one token each in the bundled character-level vocabulary.
+      const file = join(dir, `window-${name}.txt`);
+      writeFileSync(file, heldOut.slice(golden[i].window.start, golden[i].window.start + golden[i].window.length));
+      return cli.run(['score', '--model', name, '--text', file, '--window', '128', '--weights', 'f32', '--embeddings', 'f32']);
+    }));
+    runs.forEach((r, i) => {
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stdout).toMatch(/over 127 predicted tokens/);
+      const loss = Number(/loss ([\d.]+) nats per token/.exec(r.stdout)?.[1]);
+      expect(Math.abs(loss - golden[i].window.loss) / golden[i].window.loss, `${names[i]}: ${loss} vs ${golden[i].window.loss}`).toBeLessThan(0.01);
+    });
+  });
+
   it('leaves dist/ as it was', () => {
     expect(fingerprint(join(root, 'dist'))).toBe(distBefore);
   });

@@ -66,7 +66,7 @@ describeGpu('the package as its users install it', () => {
     // Stage and build a copy, as `npm pack` would publish it.
     const stage = join(work, 'stage');
     mkdirSync(stage);
-    for (const f of ['package.json', 'README.md', 'bin']) cpSync(join(root, f), join(stage, f), { recursive: true });
+    for (const f of ['package.json', 'README.md', 'bin', 'models']) cpSync(join(root, f), join(stage, f), { recursive: true });
     const built = await sh('bash', [join(root, 'scripts', 'build.sh'), join(stage, 'dist')], root);
     expect(built.code, built.out).toBe(0);
     const packed = await sh('npm', ['pack', '--ignore-scripts', '--pack-destination', work, '--silent'], stage);
@@ -108,7 +108,24 @@ process.exit(0);`;
 
     const help = await sh(join(consumer, 'node_modules', '.bin', 'tessera'), ['--help'], consumer);
     expect(help.code, help.out).toBe(0);
-    expect(help.out).toMatch(/usage:\s+tessera generate <model>/);
+    expect(help.out).toMatch(/usage:\s+tessera generate \[<model>\]/);
+
+    // The bundled models came with the package: the library opens one by name, the CLI runs one with no model given.
+    writeFileSync(join(consumer, 'bundled.mjs'), `import { loadModel } from '${pkg.name}';
+const lm = await loadModel('bundled:mamba', { maxContext: 64 });
+let text = '';
+for await (const piece of lm.generate('ROMEO:', { maxNewTokens: 24 })) text += piece;
+console.log(JSON.stringify({ type: lm.info.modelType, text }));
+lm.dispose();
+process.exit(0);`);
+    const bundled = await sh(process.execPath, ['bundled.mjs'], consumer);
+    expect(bundled.code, bundled.out).toBe(0);
+    const got = JSON.parse(bundled.out.trim().split('\n').pop()!) as { type: string; text: string };
+    expect(got.type).toBe('mamba');
+    expect(got.text.length).toBeGreaterThanOrEqual(24); // one character per token
+    const cli = await sh(join(consumer, 'node_modules', '.bin', 'tessera'), ['generate', '--max-new-tokens', '16'], consumer);
+    expect(cli.code, cli.out).toBe(0);
+    expect(cli.out).toMatch(/llama: \d+ layers[\s\S]*decode [\d.]+ tok\/s/);
 
     // The optional peer dependency left out: the first call that needs a device names the install command.
     const dawn = join(consumer, 'node_modules', 'webgpu');
@@ -144,8 +161,14 @@ process.exit(0);`;
 declare global { interface Window { __result?: unknown } }
 try {
   const lm = await loadModel(new URL('model/', location.href).href, { weights: 'f32', maxContext: 32 });
-  window.__result = { logits: Array.from(await lm.logits(${JSON.stringify(IDS)})), backend: lm.model.gpu.report.backend };
+  const logits = Array.from(await lm.logits(${JSON.stringify(IDS)}));
   lm.dispose();
+  // A bundled model by name: fetched from the models/ folder beside the app's code (the server maps it to the package's).
+  const tiny = await loadModel('bundled:transformer', { maxContext: 64 });
+  let bundled = '';
+  for await (const piece of tiny.generate('ROMEO:', { maxNewTokens: 12 })) bundled += piece;
+  window.__result = { logits, backend: tiny.model.gpu.report.backend, bundled };
+  tiny.dispose();
 } catch (e) {
   window.__result = { error: String((e as Error).stack ?? e) };
 }
@@ -165,7 +188,9 @@ try {
 
     const server: Server = createServer((req, res) => {
       const path = normalize(decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname)).replace(/^[/\\]+/, '') || 'index.html';
-      const [dir, file] = path.startsWith('model/') ? [join(consumer, 'model'), path.slice(6)] : [join(web, 'dist'), path];
+      const [dir, file] = path.startsWith('model/') ? [join(consumer, 'model'), path.slice(6)]
+        : path.startsWith('models/') ? [join(consumer, 'node_modules', pkg.name, 'models'), path.slice(7)]
+        : [join(web, 'dist'), path];
       let body: Buffer;
       try {
         body = readFileSync(join(dir, file));
@@ -187,9 +212,10 @@ try {
       const page = await browser.newPage();
       await page.goto(`http://127.0.0.1:${(server.address() as { port: number }).port}/`);
       await page.waitForFunction(() => window.__result !== undefined, undefined, { timeout: 120_000 });
-      const r = (await page.evaluate(() => window.__result)) as { error?: string; logits: number[]; backend: string };
+      const r = (await page.evaluate(() => window.__result)) as { error?: string; logits: number[]; backend: string; bundled: string };
       expect(r.error, r.error).toBeUndefined();
       expect(r.backend).toBe('browser');
+      expect(r.bundled.length).toBeGreaterThanOrEqual(12); // a character-level model: one character per token
       expect(relMaxErr(r.logits, expected)).toBeLessThan(1e-4);
     } finally {
       await browser.close();

@@ -1,11 +1,12 @@
 // The CLI as a user runs it, without touching the project's dist/: a staged
-// copy of the package (bin/tessera.js, package.json, a fresh build in dist/)
+// copy of the package (bin/tessera.js, package.json, a fresh build in dist/,
+// a link to the bundled models)
 // in a temporary folder under node_modules/.cache, where the build's external
 // imports (webgpu, @huggingface/*) still resolve from the project's node_modules.
 
 import { execFile, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { promisify } from 'node:util';
 
@@ -34,6 +35,7 @@ export async function stageCli(): Promise<StagedCli> {
   mkdirSync(join(dir, 'bin'));
   copyFileSync(join(root, 'bin', 'tessera.js'), join(dir, 'bin', 'tessera.js'));
   copyFileSync(join(root, 'package.json'), join(dir, 'package.json'));
+  symlinkSync(join(root, 'models'), join(dir, 'models')); // the bundled models, beside dist/ as in the package
   const vite = join(root, 'node_modules', 'vite', 'bin', 'vite.js');
   await promisify(execFile)(process.execPath, [vite, 'build', '--outDir', join(dir, 'dist'), '--emptyOutDir', '--logLevel', 'error'], { cwd: root, timeout: 120_000 });
   const bin = join(dir, 'bin', 'tessera.js');
