@@ -170,9 +170,10 @@ run() {
   local bench=("$node" "$kit/bench/run.js")
   local tests=(test/kernels test/models test/runtime --exclude '**/tokenizer_real.test.ts')
   local models=()
-  local compare=(--preset 135m --profile)
+  # The kit carries no onnxruntime-web: the peer runs in the browser bench (npm run bench:browser).
+  local compare=(--preset 135m --profile --peer none)
   if [ $tiny = 1 ]; then
-    compare=(--preset tiny --prompts 8 --contexts 16 --repeats 1)
+    compare=(--preset tiny --prompts 8 --contexts 16 --repeats 1 --peer none)
     tests=(test/kernels/rmsnorm.test.ts test/kernels/tunings.test.ts)
     models=(--layers 1 --prompts 8 --contexts 16 --repeats 1 --vocab 512)
   fi

@@ -56,7 +56,13 @@ export async function compareSuite(gpu: Gpu, bench: BenchOptions): Promise<void>
   // The peer: onnxruntime-web's WASM execution provider (its WebGPU one needs a browser: npm run bench:browser).
   const eps = (bench.peer ?? ['wasm']).filter((ep) => ep !== 'none');
   if (eps.some((ep) => ep !== 'wasm')) throw new Error(`bench: in Node the peer runs on onnxruntime-web's wasm execution provider only (--peer wasm|none); webgpu needs the browser (npm run bench:browser)`);
-  if (eps.length) opts.peer = { ort: await import('onnxruntime-web'), eps: ['wasm'] };
+  if (eps.length) {
+    try {
+      opts.peer = { ort: await import('onnxruntime-web'), eps: ['wasm'] };
+    } catch (e) {
+      console.log(`The peer is left out: onnxruntime-web could not be loaded (${(e as Error).message.split('\n')[0]}).\n`);
+    }
+  }
   const m = meta(gpu);
   const results = await runCompare(gpu, opts, {
     progress: (p) => process.stderr.write(`\r\x1b[K[${p.done}/${p.total}] ${p.stage}; ${(p.elapsedMs / 1000).toFixed(0)} s${p.etaMs !== null ? `, about ${(p.etaMs / 1000).toFixed(0)} s left` : ''}`),

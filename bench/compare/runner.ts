@@ -20,7 +20,6 @@ import { argmax } from '../../src/kernels/argmax';
 import { copy } from '../../src/kernels/copy';
 import { ARCHS, PRESETS, withLayers, type Arch, type PresetEntry } from './presets';
 import { randomCheckpoint } from './random_checkpoint';
-import { exportOnnxDecoder } from '../peer/onnx_export';
 import { OrtPeer, type OrtEp, type OrtModule } from '../peer/ort_runner';
 
 export interface CompareOptions {
@@ -414,6 +413,8 @@ async function peerBeside(l: Loaded, entry: PresetEntry, opts: CompareOptions, e
   const n = opts.prompts[0];
   const steps = opts.decodeSteps + 1; // the prefill's token, then decodeSteps more
   const source = entry.kind === 'random' ? randomCheckpoint(entry.config, ARCHS.indexOf('transformer') + 1, entry.init) : opts.bundled(entry.name);
+  // Imported here: the exporter's protobuf bindings are needed only for the peer (the GPU kit carries none).
+  const { exportOnnxDecoder } = await import('../peer/onnx_export');
   const decoder = await exportOnnxDecoder(source, { weights: 'q4', maxPositions: n + steps });
   const prompt = Array.from({ length: n }, (_, i) => (i * 7919 + 11) % l.model.info.vocabSize);
   const peer = await OrtPeer.create(ort, decoder.bytes, decoder, { ep });

@@ -7,7 +7,7 @@
 import { expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { loadModel, BUNDLED_MODELS } from '../../src/node';
+import { loadModel, BUNDLED_MODELS, bundledModelUrl } from '../../src/node';
 import { describeGpu } from '../helpers/gpu';
 
 // Per position: max |ours - golden| over the row / max |golden| over the row.
@@ -102,5 +102,13 @@ describeGpu('bundled models against their PyTorch goldens', () => {
     } finally {
       lm.dispose();
     }
+  });
+
+  it('a bundled name that is not one of them is an Error listing them, before anything is read; the URL of one is beside the package code', async () => {
+    for (const bad of ['gpt2', '', '../models/transformer', 'Transformer']) {
+      await expect(loadModel(`bundled:${bad}`)).rejects.toThrow(`unknown bundled model ${JSON.stringify(bad)}: the bundled models are transformer, mamba, retnet, moe`);
+    }
+    expect(bundledModelUrl('mamba').href).toMatch(/\/models\/mamba\/$/);
+    expect(() => bundledModelUrl('nope')).toThrow(/unknown bundled model "nope"/);
   });
 });

@@ -64,7 +64,7 @@ describeGpu('the model contract, for every family', () => {
     }
   });
 
-  it.each(FAMILIES)('%s: reset() reproduces the same logits; state bytes do not grow with position', async (name, files) => {
+  it.each(FAMILIES)('%s: reset() reproduces the same logits; state bytes do not grow with position; skip() moves the position only', async (name, files) => {
     const lm = await loadModel(files(), { weights: 'q4', device: gpu(), maxContext: 64, prefillChunk: CHUNK });
     try {
       const state = lm.model.createState();
@@ -82,6 +82,15 @@ describeGpu('the model contract, for every family', () => {
         expect(small.bytes).toBeLessThan(bytes0);
         small.dispose();
       }
+      // skip(): the position moves on without computing anything; past a KV cache's room it is the
+      // context-overflow Error, and a count that is not a whole number of tokens is refused.
+      state.reset();
+      state.skip(40);
+      expect(state.position).toBe(40);
+      expect(state.bytes).toBe(bytes0);
+      if (name === 'transformer') expect(() => state.skip(25)).toThrow(/context overflow: 40 tokens so far \+ 25 new/);
+      for (const bad of [-1, 1.5, NaN]) expect(() => state.skip(bad)).toThrow(/skip: .* is not a whole number of tokens/);
+      expect(state.position).toBe(40);
       state.dispose();
     } finally {
       lm.dispose();
