@@ -98,7 +98,7 @@ describeGpu('tessera CLI', () => {
     for (const r of runs) {
       expect(r.code, r.stderr).toBe(0);
       expect(r.stderr).toBe('');
-      expect(r.stdout).toMatch(/^usage:\n {2}tessera generate <model> --prompt TEXT/);
+      expect(r.stdout).toMatch(/^usage:\n {2}tessera generate \[<model>\] --prompt TEXT/);
       expect(r.stdout).toMatch(/--prefill-chunk N/);
     }
   });
