@@ -18,9 +18,8 @@ import { argmax } from '../../src/kernels/argmax';
 import { parseTransformerConfig, type TransformerConfig } from '../../src/models/transformer/config';
 import { loadTransformerWeights, transformerTensorShapes } from '../../src/models/transformer/weights';
 import { TransformerModel } from '../../src/models/transformer/model';
-import type { TensorSource } from '../../src/models/loader/weights';
 import { refMoeForward } from '../../src/reference/moe';
-import { moeAsLoaded, tinyMoe } from '../../test/helpers/moe_checkpoint';
+import { moeAsLoaded, moeTensorSource, tinyMoe } from '../../test/helpers/moe_checkpoint';
 import { logged, printTable, randomWeights, verifyPrefill, type BenchOptions, type RandomSource, type Row } from '../harness';
 
 const GRANITE_1B_A400M = {
@@ -55,11 +54,7 @@ async function verifyTiny(gpu: Gpu): Promise<void> {
   const ck = tinyMoe('granitemoe', { seed: 3 });
   const cfg = parseTransformerConfig(ck.raw);
   const shapes = transformerTensorShapes(cfg);
-  const src: TensorSource = {
-    names: [...ck.weights.keys()],
-    info: (n) => ({ dtype: 'F32', shape: shapes.get(n)!, byteLength: ck.weights.get(n)!.length * 4 }),
-    readF32: async (n) => Float32Array.from(ck.weights.get(n)!),
-  };
+  const src = moeTensorSource(ck, shapes);
   const model = new TransformerModel(gpu, cfg, await loadTransformerWeights(gpu, src, cfg, { weights: 'q4' }), { maxContext: 64 });
   const V = cfg.vocabSize;
   const ids = Int32Array.from({ length: 17 }, (_, i) => (i * 37) % V); // 17 tokens: the grouped (prefill) expert path

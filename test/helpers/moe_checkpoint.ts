@@ -15,6 +15,7 @@ import { dequantizeQ8, quantizeQ8 } from '../../src/runtime/q8';
 import { byteLevelTokenizer } from './tokenizer';
 import { randn } from './random';
 import { moeRefTensorShapes, type MoeLayout, type RefMoeConfig } from '../../src/reference/moe';
+import type { TensorSource } from '../../src/models/loader/weights';
 
 export interface MoeCheckpoint {
   /** File name -> bytes, as loadModel takes them. */
@@ -248,4 +249,13 @@ export function moeAsLoaded(ck: MoeCheckpoint, mode: 'q4' | 'f32'): (name: strin
     out.set(name, s === 1 ? held2 : Float64Array.from(held2, (v) => v / s));
   }
   return (name) => out.get(name) ?? (() => { throw new Error(`no weight ${name}`); })();
+}
+
+/** The fixture's weights served as a TensorSource (by their published names and shapes), for building a model from its parts. */
+export function moeTensorSource(ck: MoeCheckpoint, shapes: Map<string, number[]>): TensorSource {
+  return {
+    names: [...ck.weights.keys()],
+    info: (n) => ({ dtype: 'F32', shape: shapes.get(n)!, byteLength: ck.weights.get(n)!.length * 4 }),
+    readF32: async (n) => Float32Array.from(ck.weights.get(n)!),
+  };
 }

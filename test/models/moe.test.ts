@@ -13,9 +13,8 @@ import { TransformerModel } from '../../src/models/transformer/model';
 import { parseTransformerConfig } from '../../src/models/transformer/config';
 import { loadTransformerWeights, transformerTensorShapes } from '../../src/models/transformer/weights';
 import type { MoeWeights } from '../../src/models/blocks/moe';
-import type { TensorSource } from '../../src/models/loader/weights';
 import { describeGpu, useGpu } from '../helpers/gpu';
-import { moeAsLoaded, tinyMoe } from '../helpers/moe_checkpoint';
+import { moeAsLoaded, moeTensorSource, tinyMoe } from '../helpers/moe_checkpoint';
 import { tinyTransformer } from '../helpers/checkpoints';
 import { randint } from '../helpers/random';
 import { argmaxOf, greedyGpu, relMaxErr } from '../helpers/models';
@@ -61,11 +60,7 @@ describeGpu('mixture-of-experts transformers against the float64 reference', () 
     const ck = tinyMoe(layout, { seed: 11 });
     const cfg = parseTransformerConfig(ck.raw);
     const shapes = transformerTensorShapes(cfg);
-    const src: TensorSource = {
-      names: [...ck.weights.keys()],
-      info: (n) => ({ dtype: 'F32', shape: shapes.get(n)!, byteLength: ck.weights.get(n)!.length * 4 }),
-      readF32: async (n) => Float32Array.from(ck.weights.get(n)!),
-    };
+    const src = moeTensorSource(ck, shapes);
     const weights = await loadTransformerWeights(gpu(), src, cfg, { weights: 'q4' });
     const model = new TransformerModel(gpu(), cfg, weights, { maxContext: 32 });
     const state = model.createState();
