@@ -1,4 +1,4 @@
-// The command line: `tessera generate|score <model> [flags]` (see USAGE).
+// The command line: `tessera-llm generate|score <model> [flags]` (see USAGE).
 // Text goes to stdout, progress and statistics to stderr. Every flag and value
 // is checked before the model loads, with the same rules as the API
 // (options.ts), so a typo costs no load; the exit code tells a usage error (2)
@@ -61,9 +61,9 @@ const flagList = (flags: Record<string, Flag>) =>
 const only = (cmd: Command) => Object.fromEntries(Object.entries(COMMANDS[cmd]).filter(([name]) => !(name in LOAD_FLAGS)));
 
 const USAGE = `usage:
-  tessera generate [<model>] --prompt TEXT [flags]
-  tessera score [<model>] --text FILE [flags]
-  tessera --help | --version
+  tessera-llm generate [<model>] --prompt TEXT [flags]
+  tessera-llm score [<model>] --text FILE [flags]
+  tessera-llm --help | --version
 <model> is a checkpoint folder (config.json, *.safetensors, tokenizer.json), its base URL,
 or bundled:NAME; without it (and without --model) the bundled transformer runs.
 The bundled models (${BUNDLED_MODELS.join(', ')}) are tiny, trained on Shakespeare, and ship in the package.
@@ -75,7 +75,7 @@ generate and score:
 ${flagList(LOAD_FLAGS)}
 
 Text goes to stdout; progress and statistics to stderr. WebGPU in Node.js comes from
-Dawn, the optional peer dependency 'webgpu': npm install webgpu (npm install -g tessera webgpu).
+Dawn, the optional peer dependency 'webgpu': npm install webgpu (npm install -g tessera-llm webgpu).
 exit codes:
   0    success, also when stdout is closed early (| head)
   1    a failure to run: the model folder, the load, the device
@@ -112,7 +112,7 @@ type Parsed = { kind: 'help' } | { kind: 'version' } | { kind: 'run'; cmd: Comma
 
 /**
  * Splits argv into the command, the model and the flags' raw values. --help
- * (-h, `tessera help`) and --version win wherever they stand as a flag, even
+ * (-h, `tessera-llm help`) and --version win wherever they stand as a flag, even
  * after a mistake; otherwise the first mistake is thrown.
  */
 function parse(argv: readonly string[]): Parsed {
@@ -322,10 +322,10 @@ export async function main(argv: readonly string[], { version = 'unknown' }: { v
   } catch (e) {
     if (interrupt.signal.aborted) return 130;
     if (e instanceof UsageError) {
-      process.stderr.write(`${e.message ? `tessera: ${e.message}\n\n` : ''}${USAGE}\n`);
+      process.stderr.write(`${e.message ? `tessera-llm: ${e.message}\n\n` : ''}${USAGE}\n`);
       return 2;
     }
-    process.stderr.write(`tessera: ${e instanceof Error ? e.message : String(e)}\n`);
+    process.stderr.write(`tessera-llm: ${e instanceof Error ? e.message : String(e)}\n`);
     return 1;
   } finally {
     process.off('SIGINT', onSigint);

@@ -1,4 +1,4 @@
-// The loss of a model on a text: what `tessera score` prints and the bundled
+// The loss of a model on a text: what `tessera-llm score` prints and the bundled
 // models' comparison reports. The tokens are cut into consecutive windows of
 // `window` tokens, each scored from its own start (a fresh context): within a
 // window every token after the first is predicted from those before it.

@@ -2,7 +2,7 @@
 // tools/train on Tiny Shakespeare for the same wall time): parameters, the
 // trainer's loss on the whole held-out tenth of the text, the runtime's loss
 // on its first 4096 characters (32 windows of the 128 characters they were
-// trained on, as `tessera score --window 128` computes it; the whole tenth
+// trained on, as `tessera-llm score --window 128` computes it; the whole tenth
 // takes about a quarter of an hour per model on a software adapter) in f32
 // and with the default 4-bit formats, prefill and decode tokens/s through
 // generate() as a user gets them, and the bytes a context of 1024 tokens

@@ -1,4 +1,4 @@
-// The command line, run for real: the built bin/tessera.js in a child process
+// The command line, run for real: the built bin/tessera-llm.js in a child process
 // on a fixture checkpoint written to a folder. The package is built into a
 // temporary folder (helpers/cli.ts), so the project's dist/ is left as it was.
 
@@ -58,10 +58,10 @@ describeGpu('tessera CLI', () => {
       cli.run([]),
     ]);
     expect(usage.code).toBe(2);
-    expect(usage.stderr).toMatch(/^tessera: generate needs --prompt TEXT\n\nusage:\n/);
+    expect(usage.stderr).toMatch(/^tessera-llm: generate needs --prompt TEXT\n\nusage:\n/);
     expect(usage.stderr).toMatch(/exit codes:\n {2}0 .*\n {2}1 .*\n {2}2 .*\n {2}130 /);
     expect(load.code).toBe(1);
-    expect(load.stderr).toMatch(/^tessera: .*config\.json.*\n$/);
+    expect(load.stderr).toMatch(/^tessera-llm: .*config\.json.*\n$/);
     expect(load.stderr).not.toMatch(/usage:|^\s+at /m);
     expect(none.code).toBe(2);
     expect(none.stderr).toMatch(/^usage:\n/);
@@ -70,7 +70,7 @@ describeGpu('tessera CLI', () => {
 
   it('an unknown flag is an error naming it, with the flag it is near', async () => {
     const cases: [string[], RegExp][] = [
-      [['--max_new_tokens', '5'], /^tessera: unknown flag '--max_new_tokens' \(did you mean --max-new-tokens\?\)\n\nusage:/],
+      [['--max_new_tokens', '5'], /^tessera-llm: unknown flag '--max_new_tokens' \(did you mean --max-new-tokens\?\)\n\nusage:/],
       [['--temprature', '0.5'], /unknown flag '--temprature' \(did you mean --temperature\?\)/],
       [['--Seed=3'], /unknown flag '--Seed' \(did you mean --seed\?\)/],
       [['--bogus'], /unknown flag '--bogus'\n/],
@@ -90,15 +90,15 @@ describeGpu('tessera CLI', () => {
   it('a repeated flag is an error, in either form', async () => {
     const r = await cli.run(['generate', dir, '--prompt', 'x', '--seed', '1', '--seed=2']);
     expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/^tessera: --seed is given twice\n/);
+    expect(r.stderr).toMatch(/^tessera-llm: --seed is given twice\n/);
   });
 
-  it('--help, -h and `tessera help` print the usage to stdout and exit 0, wherever the flag stands', async () => {
+  it('--help, -h and `tessera-llm help` print the usage to stdout and exit 0, wherever the flag stands', async () => {
     const runs = await Promise.all([['--help'], ['-h'], ['help'], ['generate', dir, '--bogus', '--help'], ['score', '-h']].map((a) => cli.run(a)));
     for (const r of runs) {
       expect(r.code, r.stderr).toBe(0);
       expect(r.stderr).toBe('');
-      expect(r.stdout).toMatch(/^usage:\n {2}tessera generate \[<model>\] --prompt TEXT/);
+      expect(r.stdout).toMatch(/^usage:\n {2}tessera-llm generate \[<model>\] --prompt TEXT/);
       expect(r.stdout).toMatch(/--prefill-chunk N/);
     }
   });
@@ -128,12 +128,12 @@ describeGpu('tessera CLI', () => {
     const runs = await Promise.all(cases.map(([flags]) => cli.run(['generate', missing, '--prompt', 'x', ...flags])));
     runs.forEach((r, i) => {
       expect(r.code, r.stderr).toBe(2);
-      expect(r.stderr).toMatch(new RegExp(`^tessera: ${cases[i][1].source}\\n\\nusage:`));
+      expect(r.stderr).toMatch(new RegExp(`^tessera-llm: ${cases[i][1].source}\\n\\nusage:`));
       expect(r.stderr).not.toMatch(/loading/);
     });
     const text = await cli.run(['score', missing, '--text', join(dir, 'no-such-text.txt')]);
     expect(text.code).toBe(2);
-    expect(text.stderr).toMatch(/^tessera: --text .*no-such-text\.txt: ENOENT/);
+    expect(text.stderr).toMatch(/^tessera-llm: --text .*no-such-text\.txt: ENOENT/);
     expect(text.stderr).not.toMatch(/loading/);
   });
 
@@ -180,11 +180,11 @@ describeGpu('tessera CLI', () => {
       expect(r.stdout.length, r.stdout).toBeGreaterThan(1); // characters, and the final newline
     }
     const bad: [string[], RegExp][] = [
-      [['generate', '--model', 'gpt2'], /^tessera: unknown --model "gpt2": the bundled models are transformer, mamba, retnet, moe\n/],
-      [['generate', 'bundled:nope', '--prompt', 'x'], /^tessera: unknown model "nope": the bundled models are transformer, mamba, retnet, moe\n/],
-      [['generate', dir, '--model', 'mamba', '--prompt', 'x'], /^tessera: give the model once: '.*' or --model mamba\n/],
-      [['score', '--model', 'moe', '--text', 'x.txt', '--window', '1e3'], /^tessera: --window must be a whole number of tokens, at least 2; got '1e3'\n/],
-      [['generate', dir], /^tessera: generate needs --prompt TEXT\n/], // a checkpoint folder has no default prompt
+      [['generate', '--model', 'gpt2'], /^tessera-llm: unknown --model "gpt2": the bundled models are transformer, mamba, retnet, moe\n/],
+      [['generate', 'bundled:nope', '--prompt', 'x'], /^tessera-llm: unknown model "nope": the bundled models are transformer, mamba, retnet, moe\n/],
+      [['generate', dir, '--model', 'mamba', '--prompt', 'x'], /^tessera-llm: give the model once: '.*' or --model mamba\n/],
+      [['score', '--model', 'moe', '--text', 'x.txt', '--window', '1e3'], /^tessera-llm: --window must be a whole number of tokens, at least 2; got '1e3'\n/],
+      [['generate', dir], /^tessera-llm: generate needs --prompt TEXT\n/], // a checkpoint folder has no default prompt
     ];
     const refused = await Promise.all(bad.map(([args]) => cli.run(args)));
     refused.forEach((r, i) => {

@@ -106,9 +106,9 @@ process.exit(0);`;
     expect(run.code, run.out).toBe(0);
     expect(relMaxErr(JSON.parse(run.out.trim().split('\n').pop()!), expected)).toBeLessThan(1e-4);
 
-    const help = await sh(join(consumer, 'node_modules', '.bin', 'tessera'), ['--help'], consumer);
+    const help = await sh(join(consumer, 'node_modules', '.bin', 'tessera-llm'), ['--help'], consumer);
     expect(help.code, help.out).toBe(0);
-    expect(help.out).toMatch(/usage:\s+tessera generate \[<model>\]/);
+    expect(help.out).toMatch(/usage:\s+tessera-llm generate \[<model>\]/);
 
     // The bundled models came with the package: the library opens one by name, the CLI runs one with no model given.
     writeFileSync(join(consumer, 'bundled.mjs'), `import { loadModel } from '${pkg.name}';
@@ -123,7 +123,7 @@ process.exit(0);`);
     const got = JSON.parse(bundled.out.trim().split('\n').pop()!) as { type: string; text: string };
     expect(got.type).toBe('mamba');
     expect(got.text.length).toBeGreaterThanOrEqual(24); // one character per token
-    const cli = await sh(join(consumer, 'node_modules', '.bin', 'tessera'), ['generate', '--max-new-tokens', '16'], consumer);
+    const cli = await sh(join(consumer, 'node_modules', '.bin', 'tessera-llm'), ['generate', '--max-new-tokens', '16'], consumer);
     expect(cli.code, cli.out).toBe(0);
     expect(cli.out).toMatch(/llama: \d+ layers[\s\S]*decode [\d.]+ tok\/s/);
 

@@ -1,5 +1,5 @@
 // The CLI as a user runs it, without touching the project's dist/: a staged
-// copy of the package (bin/tessera.js, package.json, a fresh build in dist/,
+// copy of the package (bin/tessera-llm.js, package.json, a fresh build in dist/,
 // a link to the bundled models)
 // in a temporary folder under node_modules/.cache, where the build's external
 // imports (webgpu, @huggingface/*) still resolve from the project's node_modules.
@@ -19,9 +19,9 @@ export interface Result {
 }
 
 export interface StagedCli {
-  /** Runs `tessera ...args` to the end. */
+  /** Runs `tessera-llm ...args` to the end. */
   run(args: string[]): Promise<Result>;
-  /** Starts `tessera ...args` with its stdio piped, for tests that act while it runs. */
+  /** Starts `tessera-llm ...args` with its stdio piped, for tests that act while it runs. */
   spawn(args: string[]): ReturnType<typeof spawn>;
   /** Removes the staged copy. */
   dispose(): void;
@@ -33,12 +33,12 @@ export async function stageCli(): Promise<StagedCli> {
   mkdirSync(cache, { recursive: true });
   const dir = mkdtempSync(join(cache, 'tessera-cli-test-'));
   mkdirSync(join(dir, 'bin'));
-  copyFileSync(join(root, 'bin', 'tessera.js'), join(dir, 'bin', 'tessera.js'));
+  copyFileSync(join(root, 'bin', 'tessera-llm.js'), join(dir, 'bin', 'tessera-llm.js'));
   copyFileSync(join(root, 'package.json'), join(dir, 'package.json'));
   symlinkSync(join(root, 'models'), join(dir, 'models')); // the bundled models, beside dist/ as in the package
   const vite = join(root, 'node_modules', 'vite', 'bin', 'vite.js');
   await promisify(execFile)(process.execPath, [vite, 'build', '--outDir', join(dir, 'dist'), '--emptyOutDir', '--logLevel', 'error'], { cwd: root, timeout: 120_000 });
-  const bin = join(dir, 'bin', 'tessera.js');
+  const bin = join(dir, 'bin', 'tessera-llm.js');
   return {
     run: (args) =>
       new Promise((resolve) => {
