@@ -12,23 +12,17 @@
 import type { MemoryReport } from './runtime/ledger';
 import { Recorder } from './runtime/recorder';
 import type { Tensor } from './runtime/tensor';
-import { abortError } from './runtime/errors';
-import type { StreamDecoder, Tokenizer } from './runtime/tokenizer';
-import { argmax } from './kernels/argmax';
-import { countNonfinite } from './kernels/count_nonfinite';
-import { sample } from './kernels/sample';
+import { abortError, TesseraError } from './runtime/errors';
+import type { Tokenizer } from './runtime/tokenizer';
 import type { LanguageModel, ModelInfo, ModelState } from './models/model';
 import { checkGenerateOptions, checkMessages, checkTokenIds, isTokenIds, type GenerateOptions, type Prompt } from './options';
+import { TextOut } from './lm/text_out';
+import { chooseToken } from './lm/choose';
+import { SnapshotStore, type StateSnapshot } from './lm/snapshots';
 
+export type { StateSnapshot };
 export { loadModel } from './load';
 export type { LoadModelOptions, GenerateOptions, Prompt } from './options';
-
-/** A copy of a conversation's state, from saveState(); dispose() frees its device memory. */
-export interface StateSnapshot {
-  readonly position: number;
-  readonly bytes: number;
-  dispose(): void;
-}
 
 /** Where a conversation stands besides the model state. */
 interface Cursor {
@@ -45,40 +39,6 @@ interface Cursor {
 
 const freshCursor = (seed: number): Cursor => ({ unfed: new Int32Array(0), owed: false, step: 0, seed, out: null });
 
-/** Generated text on its way out: the stream decoder, then what is held back while it could start a stop string. */
-class TextOut {
-  private decoder: StreamDecoder;
-  private pending = '';
-  stops: readonly string[] = [];
-
-  constructor(private readonly tok: Tokenizer) {
-    this.decoder = tok.streamDecoder();
-  }
-
-  /** The text `token` lets out now; `stopped` when a stop string appeared (the text is what came before it). */
-  push(token: number): { text: string; stopped: boolean } {
-    this.pending += this.decoder.push(token);
-    const cut = this.stops.length ? firstStop(this.pending, this.stops) : -1;
-    if (cut >= 0) {
-      const text = this.pending.slice(0, cut);
-      this.pending = '';
-      return { text, stopped: true };
-    }
-    const safe = this.pending.length - longestStopPrefix(this.pending, this.stops);
-    const text = this.pending.slice(0, safe);
-    this.pending = this.pending.slice(safe);
-    return { text, stopped: false };
-  }
-
-  /** Everything held back, as the text ends here (at the end, or before a continuation's prompt); starts afresh. */
-  flush(): string {
-    const text = this.pending + this.decoder.flush();
-    this.decoder = this.tok.streamDecoder();
-    this.pending = '';
-    return text;
-  }
-}
-
 export interface GenerationStats {
   /** Tokens fed before the first choice (the prompt, plus the last token of the conversation when continuing). */
   promptTokens: number;
@@ -92,9 +52,6 @@ export interface GenerationStats {
   undecodableTokens: number;
 }
 
-/** Which model made each snapshot (a snapshot only fits its own model's state layout). */
-const snapshots = new WeakMap<object, LanguageModel>();
-
 export class LM {
   private readonly state: ModelState;
   private readonly tokenOut: Tensor; // (chosen token, count of non-finite logits)
@@ -103,6 +60,7 @@ export class LM {
   /** Bumped by every call that takes the conversation over; a generation runs while it holds the current value. */
   private owner = 0;
   private disposed = false;
+  private readonly snapshots = new SnapshotStore<Cursor>();
 
   constructor(readonly model: LanguageModel, readonly tokenizer: Tokenizer | null) {
     [this.state, this.tokenOut] = model.gpu.allOrNothing(() => [model.createState(), model.gpu.empty([2], 'u32', 'lm.token', 'activations')] as const);
@@ -118,7 +76,7 @@ export class LM {
     const V = this.info.vocabSize;
     const tokens = checkTokenIds('logits', ids, V);
     const max = this.info.maxContext;
-    if (max !== null && tokens.length > max) throw new Error(`logits: context overflow: ${tokens.length} tokens exceed the model's ${max}-token context`);
+    if (max !== null && tokens.length > max) throw new TesseraError('CONTEXT_OVERFLOW', `logits: context overflow: ${tokens.length} tokens exceed the model's ${max}-token context`);
     let out: Float32Array;
     try {
       out = new Float32Array(tokens.length * V);
@@ -139,7 +97,7 @@ export class LM {
     }
     const bad = out.findIndex((v) => !Number.isFinite(v));
     if (bad >= 0) {
-      throw new Error(`logits: the forward pass produced a non-finite value at token ${Math.floor(bad / V)} (weights or activations overflow float32)`);
+      throw new TesseraError('NON_FINITE', `logits: the forward pass produced a non-finite value at token ${Math.floor(bad / V)} (weights or activations overflow float32)`);
     }
     return out;
   }
@@ -155,7 +113,7 @@ export class LM {
     this.assertUsable('generate');
     checkGenerateOptions(opts);
     const tok = this.tokenizer;
-    if (!tok) throw new Error('generate: this checkpoint has no tokenizer.json; use logits() with token ids');
+    if (!tok) throw new TesseraError('NO_TOKENIZER', 'generate: this checkpoint has no tokenizer.json; use logits() with token ids');
     const promptIds = this.encodePrompt(tok, prompt, opts.continue === true);
     const { signal } = opts;
     if (signal?.aborted) throw abortError('generate: aborted before it started', signal.reason);
@@ -221,7 +179,7 @@ export class LM {
       if (signal?.aborted) throw abort();
       const max = this.info.maxContext;
       if (max !== null && this.state.position + feed.length > max) {
-        throw new Error(stats.generatedTokens > 0
+        throw new TesseraError('CONTEXT_OVERFLOW', stats.generatedTokens > 0
           ? `generate: context overflow: the ${max}-token context is full after ${stats.generatedTokens} generated tokens (raise maxContext or lower maxNewTokens)`
           : `generate: context overflow: ${this.state.position} tokens so far + ${feed.length} new exceed the model's ${max}-token context (raise maxContext or shorten the prompt)`);
       }
@@ -283,40 +241,37 @@ export class LM {
    */
   async saveState(): Promise<StateSnapshot> {
     this.assertUsable('saveState');
-    const gpu = this.model.gpu;
     const state = this.model.createState({ maxTokens: Math.max(1, this.state.position) });
     try {
-      const rec = new Recorder(gpu, 'saveState');
+      const rec = new Recorder(this.model.gpu, 'saveState');
       this.model.copyState(rec, this.state, state);
       const c = this.cursor;
       const cursor: Cursor = { ...c, unfed: c.unfed.slice(), out: null }; // the cursor of the moment the copy is submitted
       await rec.submit();
-      const snap = { state, cursor, position: state.position, bytes: state.bytes, dispose: () => state.dispose() };
-      snapshots.set(snap, this.model);
-      return snap;
+      return this.snapshots.add(state, cursor);
     } catch (e) {
       state.dispose();
       throw e;
     }
   }
 
-  /** Puts a saved conversation back (ending a generation in progress); generate({ continue: true }) then goes on from it. */
-  async restoreState(snapshot: StateSnapshot): Promise<void> {
+  /** Puts a saved conversation (a snapshot or its id) back, ending a generation in progress; generate({ continue: true }) then goes on from it. */
+  async restoreState(snapshot: StateSnapshot | string): Promise<void> {
     this.assertUsable('restoreState');
-    const snap = snapshot as StateSnapshot & { state: ModelState; cursor: Cursor };
-    if (typeof snapshot !== 'object' || snapshot === null || snapshots.get(snap) !== this.model) throw new Error('restoreState: the snapshot was not made by this model');
+    const { state, extra: cursor } = this.snapshots.get('restoreState', snapshot);
     const rec = new Recorder(this.model.gpu, 'restoreState');
-    this.model.copyState(rec, snap.state, this.state);
+    this.model.copyState(rec, state, this.state);
     this.owner++;
-    this.cursor = { ...snap.cursor, unfed: snap.cursor.unfed.slice() };
+    this.cursor = { ...cursor, unfed: cursor.unfed.slice() };
     await rec.submit();
   }
 
-  /** Frees the model, its state and its buffers; a generation in progress ends. Later calls are an Error. */
+  /** Frees the model, its state, its snapshots and its buffers; a generation in progress ends. Later calls are an Error. */
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
     this.owner++;
+    this.snapshots.dropAll();
     this.state.dispose();
     this.tokenOut.dispose();
     this.model.dispose();
@@ -332,7 +287,7 @@ export class LM {
 
   /** Throws once the handle is disposed or its device is lost. */
   private assertUsable(op: string): void {
-    if (this.disposed) throw new Error(`${op}: the model was disposed`);
+    if (this.disposed) throw new TesseraError('DISPOSED', `${op}: the model was disposed`);
     this.model.gpu.assertAlive(op);
   }
 
@@ -349,22 +304,9 @@ export class LM {
     if (this.owner !== me) throw new Error('generate: this generation was ended by a later reset(), restoreState() or generate() on the same model');
   }
 
-  /**
-   * Records token selection after the forward pass and reads back 8 bytes: the
-   * token id and the count of non-finite logits, which makes an overflowed
-   * forward pass an Error rather than a token chosen among NaNs.
-   */
-  private async pick(rec: Recorder, logits: Tensor, opts: GenerateOptions, seed: number, step: number): Promise<number> {
-    const temperature = opts.temperature ?? 0;
-    if (temperature === 0) argmax(rec, logits, this.tokenOut, undefined, 0);
-    else sample(rec, logits, this.tokenOut, { temperature, topK: opts.topK ?? 0, topP: opts.topP ?? 1, seed, step }, undefined, 0);
-    countNonfinite(rec, logits, this.tokenOut, undefined, 1);
-    const [token, nonfinite] = await rec.submitAndRead(this.tokenOut);
-    if (nonfinite > 0) {
-      throw new Error(`generate: the forward pass produced ${nonfinite} non-finite logits (NaN or infinity) at step ${step}; weights or activations overflow float32, so no token was chosen`);
-    }
-    if (token >= this.info.vocabSize) throw new Error(`generate: no token could be chosen at step ${step}`);
-    return token;
+  private pick(rec: Recorder, logits: Tensor, opts: GenerateOptions, seed: number, step: number): Promise<number> {
+    const sampling = { temperature: opts.temperature ?? 0, topK: opts.topK ?? 0, topP: opts.topP ?? 1 };
+    return chooseToken(rec, logits, this.tokenOut, sampling, seed, step, this.info.vocabSize);
   }
 }
 
@@ -373,27 +315,4 @@ function concat(a: Int32Array, b: Int32Array): Int32Array {
   out.set(a);
   out.set(b, a.length);
   return out;
-}
-
-function firstStop(text: string, stops: readonly string[]): number {
-  let best = -1;
-  for (const s of stops) {
-    const i = text.indexOf(s);
-    if (i >= 0 && (best < 0 || i < best)) best = i;
-  }
-  return best;
-}
-
-/** Length of the longest suffix of `text` that is a proper prefix of a stop string. */
-function longestStopPrefix(text: string, stops: readonly string[]): number {
-  let best = 0;
-  for (const s of stops) {
-    for (let n = Math.min(s.length - 1, text.length); n > best; n--) {
-      if (text.endsWith(s.slice(0, n))) {
-        best = n;
-        break;
-      }
-    }
-  }
-  return best;
 }

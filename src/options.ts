@@ -4,7 +4,7 @@
 // a TypeError from deep inside or a value silently coerced.
 
 import { Gpu } from './runtime/gpu';
-import { describeValue } from './runtime/errors';
+import { describeValue, TesseraError } from './runtime/errors';
 import { checkSourceOptions, isAbortSignal, type FetchFn } from './models/loader/source';
 import type { ChatMessage } from './runtime/tokenizer';
 import type { EmbeddingMode, LoadProgress, WeightMode } from './models/loader/weights';
@@ -74,30 +74,33 @@ const GENERATE_KEYS = ['maxNewTokens', 'temperature', 'topK', 'topP', 'seed', 's
 /** An options argument: undefined, or a plain object whose keys are all known (a typo is an Error, not ignored). */
 function checkKeys(op: string, o: unknown, known: readonly string[]): void {
   if (o === undefined) return;
-  if (typeof o !== 'object' || o === null || Array.isArray(o)) throw new Error(`${op}: options must be an object, got ${describeValue(o)}`);
+  if (typeof o !== 'object' || o === null || Array.isArray(o)) throw argumentError(`${op}: options must be an object, got ${describeValue(o)}`);
   for (const key of Object.keys(o)) {
     if (known.includes(key)) continue;
     const plain = key.replace(/[_-]/g, '').toLowerCase();
     const near = known.find((k) => k.toLowerCase() === plain);
-    throw new Error(`${op}: unknown option '${key}'${near ? ` (did you mean '${near}'?)` : ''}; the options are ${known.join(', ')}`);
+    throw argumentError(`${op}: unknown option '${key}'${near ? ` (did you mean '${near}'?)` : ''}; the options are ${known.join(', ')}`);
   }
 }
+
+/** A misused argument: an Error coded INVALID_ARGUMENT. */
+const argumentError = (message: string) => new TesseraError('INVALID_ARGUMENT', message);
 
 const isInt = (v: unknown, min: number, max = Number.MAX_SAFE_INTEGER): v is number => typeof v === 'number' && Number.isInteger(v) && v >= min && v <= max;
 
 export function checkLoadOptions(o: LoadModelOptions | undefined): void {
   checkKeys('loadModel', o, LOAD_KEYS);
   if (!o) return;
-  if (o.weights !== undefined && o.weights !== 'q4' && o.weights !== 'f32') throw new Error(`loadModel: weights must be 'q4' or 'f32', got ${describeValue(o.weights)}`);
-  if (o.embeddings !== undefined && !['q8', 'q4', 'f32'].includes(o.embeddings)) throw new Error(`loadModel: embeddings must be 'q8', 'q4' or 'f32', got ${describeValue(o.embeddings)}`);
-  if (o.maxContext !== undefined && !isInt(o.maxContext, 1)) throw new Error(`loadModel: maxContext must be a positive integer, got ${describeValue(o.maxContext)}`);
-  if (o.prefillChunk !== undefined && !isInt(o.prefillChunk, 1)) throw new Error(`loadModel: prefillChunk must be a positive integer, got ${describeValue(o.prefillChunk)}`);
-  if (o.device !== undefined && !(o.device instanceof Gpu)) throw new Error(`loadModel: device must be a Gpu (from Gpu.create() or Gpu.fromDevice()), got ${describeValue(o.device)}`);
-  if (o.preferF16 !== undefined && typeof o.preferF16 !== 'boolean') throw new Error(`loadModel: preferF16 must be true or false, got ${describeValue(o.preferF16)}`);
+  if (o.weights !== undefined && o.weights !== 'q4' && o.weights !== 'f32') throw argumentError(`loadModel: weights must be 'q4' or 'f32', got ${describeValue(o.weights)}`);
+  if (o.embeddings !== undefined && !['q8', 'q4', 'f32'].includes(o.embeddings)) throw argumentError(`loadModel: embeddings must be 'q8', 'q4' or 'f32', got ${describeValue(o.embeddings)}`);
+  if (o.maxContext !== undefined && !isInt(o.maxContext, 1)) throw argumentError(`loadModel: maxContext must be a positive integer, got ${describeValue(o.maxContext)}`);
+  if (o.prefillChunk !== undefined && !isInt(o.prefillChunk, 1)) throw argumentError(`loadModel: prefillChunk must be a positive integer, got ${describeValue(o.prefillChunk)}`);
+  if (o.device !== undefined && !(o.device instanceof Gpu)) throw argumentError(`loadModel: device must be a Gpu (from Gpu.create() or Gpu.fromDevice()), got ${describeValue(o.device)}`);
+  if (o.preferF16 !== undefined && typeof o.preferF16 !== 'boolean') throw argumentError(`loadModel: preferF16 must be true or false, got ${describeValue(o.preferF16)}`);
   if (o.preferF16 !== undefined && o.device !== undefined) {
-    throw new Error(`loadModel: preferF16 applies to the shared device; a given device keeps the precision it was opened with (${o.device.activationType}): pass preferF16 to Gpu.create() instead`);
+    throw argumentError(`loadModel: preferF16 applies to the shared device; a given device keeps the precision it was opened with (${o.device.activationType}): pass preferF16 to Gpu.create() instead`);
   }
-  if (o.onProgress !== undefined && typeof o.onProgress !== 'function') throw new Error(`loadModel: onProgress must be a function, got ${describeValue(o.onProgress)}`);
+  if (o.onProgress !== undefined && typeof o.onProgress !== 'function') throw argumentError(`loadModel: onProgress must be a function, got ${describeValue(o.onProgress)}`);
   checkSourceOptions('loadModel', o);
 }
 
@@ -107,7 +110,7 @@ export function checkGenerateOptions(o: GenerateOptions | undefined): void {
   if (!o) return;
   const num = (key: keyof GenerateOptions, ok: (v: number) => boolean, what: string) => {
     const v = o[key];
-    if (v !== undefined && !(typeof v === 'number' && ok(v))) throw new Error(`generate: ${key} must be ${what}, got ${describeValue(v)}`);
+    if (v !== undefined && !(typeof v === 'number' && ok(v))) throw argumentError(`generate: ${key} must be ${what}, got ${describeValue(v)}`);
   };
   num('maxNewTokens', (v) => isInt(v, 1), 'a positive integer');
   num('temperature', (v) => Number.isFinite(v) && v >= 0, 'a finite number >= 0');
@@ -115,10 +118,10 @@ export function checkGenerateOptions(o: GenerateOptions | undefined): void {
   num('topP', (v) => v > 0 && v <= 1, 'a number in (0, 1]');
   num('seed', (v) => isInt(v, 0, 2 ** 32 - 1), 'an integer in [0, 2^32)');
   if (o.stop !== undefined && !(Array.isArray(o.stop) && o.stop.every((s) => typeof s === 'string'))) {
-    throw new Error(`generate: stop must be an array of strings, got ${describeValue(o.stop)}${Array.isArray(o.stop) ? ` holding ${describeValue(o.stop.find((s) => typeof s !== 'string'))}` : ''}`);
+    throw argumentError(`generate: stop must be an array of strings, got ${describeValue(o.stop)}${Array.isArray(o.stop) ? ` holding ${describeValue(o.stop.find((s) => typeof s !== 'string'))}` : ''}`);
   }
-  if (o.signal !== undefined && !isAbortSignal(o.signal)) throw new Error(`generate: signal must be an AbortSignal, got ${describeValue(o.signal)}`);
-  if (o.continue !== undefined && typeof o.continue !== 'boolean') throw new Error(`generate: continue must be true or false, got ${describeValue(o.continue)}`);
+  if (o.signal !== undefined && !isAbortSignal(o.signal)) throw argumentError(`generate: signal must be an AbortSignal, got ${describeValue(o.signal)}`);
+  if (o.continue !== undefined && typeof o.continue !== 'boolean') throw argumentError(`generate: continue must be true or false, got ${describeValue(o.continue)}`);
 }
 
 /**
@@ -128,14 +131,14 @@ export function checkGenerateOptions(o: GenerateOptions | undefined): void {
  */
 export function checkTokenIds(op: string, ids: unknown, vocabSize: number): Int32Array {
   const typed = ids instanceof Int32Array || ids instanceof Uint32Array || ids instanceof Uint16Array || ids instanceof Uint8Array || ids instanceof Float64Array || ids instanceof Float32Array;
-  if (!Array.isArray(ids) && !typed) throw new Error(`${op}: token ids must be an array or a typed array of integers, got ${describeValue(ids)}`);
+  if (!Array.isArray(ids) && !typed) throw argumentError(`${op}: token ids must be an array or a typed array of integers, got ${describeValue(ids)}`);
   const list = ids as ArrayLike<unknown>;
-  if (list.length === 0) throw new Error(`${op}: no token ids`);
+  if (list.length === 0) throw argumentError(`${op}: no token ids`);
   const out = new Int32Array(list.length);
   for (let i = 0; i < list.length; i++) {
     const v = list[i];
-    if (typeof v !== 'number' || !Number.isInteger(v)) throw new Error(`${op}: token id ${describeValue(v)} at position ${i} is not an integer`);
-    if (v < 0 || v >= vocabSize) throw new Error(`${op}: token id ${v} at position ${i} is outside the vocabulary (0..${vocabSize - 1})`);
+    if (typeof v !== 'number' || !Number.isInteger(v)) throw argumentError(`${op}: token id ${describeValue(v)} at position ${i} is not an integer`);
+    if (v < 0 || v >= vocabSize) throw argumentError(`${op}: token id ${v} at position ${i} is outside the vocabulary (0..${vocabSize - 1})`);
     out[i] = v;
   }
   return out;
@@ -148,11 +151,11 @@ export function isTokenIds(p: unknown): boolean {
 
 /** Chat messages: an array of { role: string, content: string }. */
 export function checkMessages(op: string, p: unknown): asserts p is readonly ChatMessage[] {
-  if (!Array.isArray(p)) throw new Error(`${op}: the prompt must be a string, chat messages or token ids, got ${describeValue(p)}`);
-  if (p.length === 0) throw new Error(`${op}: no chat messages`);
+  if (!Array.isArray(p)) throw argumentError(`${op}: the prompt must be a string, chat messages or token ids, got ${describeValue(p)}`);
+  if (p.length === 0) throw argumentError(`${op}: no chat messages`);
   p.forEach((m, i) => {
     if (typeof m !== 'object' || m === null || typeof m.role !== 'string' || typeof m.content !== 'string') {
-      throw new Error(`${op}: chat message ${i} must be { role: string, content: string }, got ${describeValue(m)}`);
+      throw argumentError(`${op}: chat message ${i} must be { role: string, content: string }, got ${describeValue(m)}`);
     }
   });
 }

@@ -6,6 +6,7 @@
 
 import * as fs from 'node:fs';
 import { NO_WEBGPU_HELP } from '../runtime/device';
+import { TesseraError } from '../runtime/errors';
 
 // Debian's chromium package ships SwiftShader's Vulkan driver here.
 const swiftshaderIcd = () => process.env.TESSERA_SWIFTSHADER_ICD ?? '/usr/lib/chromium/vk_swiftshader_icd.json';
@@ -49,7 +50,8 @@ export async function nodeWebGpu(): Promise<{ gpu: GPU; driverNote: string }> {
   try {
     mod = await import('webgpu');
   } catch (e) {
-    throw new Error(
+    throw new TesseraError(
+      'NO_WEBGPU',
       `No WebGPU in this Node.js: Dawn, the optional peer dependency 'webgpu', could not be loaded (${(e as Error).message}); install it with: npm install webgpu. ${NO_WEBGPU_HELP}`,
     );
   }

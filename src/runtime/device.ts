@@ -3,6 +3,8 @@
 // Dawn (node/webgpu.ts). Nothing here touches a Node module, so a browser
 // bundle holds none.
 
+import { TesseraError } from './errors';
+
 export interface DeviceReport {
   /** Where WebGPU came from. */
   backend: 'browser' | 'node-dawn';
@@ -105,12 +107,13 @@ export async function requestDevice(options: DeviceOptions = {}): Promise<Device
     ({ gpu, driverNote } = await hostWebGpu());
     backend = 'node-dawn';
   } else {
-    throw new Error(`No WebGPU: navigator.gpu is missing in this environment (in Node.js, import the package by its name, whose Node entry brings Dawn). ${NO_WEBGPU_HELP}`);
+    throw new TesseraError('NO_WEBGPU', `No WebGPU: navigator.gpu is missing in this environment (in Node.js, import the package by its name, whose Node entry brings Dawn). ${NO_WEBGPU_HELP}`);
   }
 
   const adapter = await gpu.requestAdapter({ powerPreference: options.powerPreference ?? 'high-performance' });
   if (!adapter) {
-    throw new Error(
+    throw new TesseraError(
+      'NO_WEBGPU',
       `No WebGPU adapter: requestAdapter() returned null (${backend === 'node-dawn' ? driverNote + '; is libvulkan1 installed?' : 'WebGPU may be disabled or blocklisted'}). ${NO_WEBGPU_HELP}`,
     );
   }

@@ -9,6 +9,7 @@
 
 import { Tokenizer as HfTokenizer } from '@huggingface/tokenizers';
 import { Template } from '@huggingface/jinja';
+import { TesseraError } from './errors';
 
 export interface ChatMessage { role: 'system' | 'user' | 'assistant' | string; content: string }
 
@@ -94,7 +95,7 @@ export class Tokenizer {
 
   /** Renders messages with the checkpoint's chat template, ending with the assistant prompt. */
   applyChatTemplate(messages: readonly ChatMessage[]): string {
-    if (!this.template) throw new Error('applyChatTemplate: this checkpoint has no chat_template in tokenizer_config.json; pass a plain string prompt');
+    if (!this.template) throw new TesseraError('NO_CHAT_TEMPLATE', 'applyChatTemplate: this checkpoint has no chat_template in tokenizer_config.json; pass a plain string prompt');
     try {
       // @huggingface/jinja gives templates transformers' raise_exception (Gemma's raises on
       // roles out of turn) and strftime_now (Llama 3.1's writes today's date).

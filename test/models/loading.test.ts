@@ -306,11 +306,39 @@ describeGpu('conversation state (transformer)', () => {
       for await (const p of lm.generate('', { continue: true, maxNewTokens: 12 })) rest.push(p);
       expect(lm.stats()!.generatedTokens).toBe(12);
       expect(first.join('') + rest.join('')).toBe(all.join(''));
+      // A snapshot is also named by its id (what crosses a worker's message boundary).
+      expect(typeof snap.id).toBe('string');
+      await lm.restoreState(snap.id);
+      const again: string[] = [];
+      for await (const p of lm.generate('', { continue: true, maxNewTokens: 12 })) again.push(p);
+      expect(again.join('')).toBe(rest.join(''));
       snap.dispose();
-      await expect(lm.restoreState(snap)).rejects.toThrow(/was disposed/);
+      await expect(lm.restoreState(snap)).rejects.toMatchObject({ code: 'SNAPSHOT', message: expect.stringMatching(/was disposed/) });
+      await expect(lm.restoreState('snapshot-none')).rejects.toMatchObject({ code: 'SNAPSHOT' });
+      await expect(lm.restoreState(null as never)).rejects.toMatchObject({ code: 'SNAPSHOT' });
+      // Another model's snapshot does not fit this one.
+      const other = await loadModel(ck.files, { weights: 'q4', device: gpu(), maxContext: 128 });
+      try {
+        const theirs = await other.saveState();
+        await expect(lm.restoreState(theirs)).rejects.toMatchObject({ code: 'SNAPSHOT', message: expect.stringMatching(/another model/) });
+      } finally {
+        other.dispose();
+      }
     } finally {
       lm.dispose();
     }
+  });
+
+  it('dispose() frees the snapshots a handle made: the ledger returns to where it was', async () => {
+    const before = gpu().ledger.report().total;
+    const lm = await loadModel(tinyTransformer({ seed: 3 }).files, { weights: 'q4', device: gpu(), maxContext: 64 });
+    for await (const _ of lm.generate('the cat', { maxNewTokens: 4 })) void _;
+    const snaps = [await lm.saveState(), await lm.saveState()];
+    expect(snaps[0].id).not.toBe(snaps[1].id);
+    snaps[0].dispose();
+    lm.dispose();
+    expect(gpu().ledger.report().total).toBe(before);
+    snaps[1].dispose(); // after the handle: nothing left to free, no Error
   });
 });
 
