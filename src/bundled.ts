@@ -4,6 +4,8 @@
 // clone. `loadModel('bundled:<name>')` opens one: from the folder in Node,
 // from the URL next to the package's code in a browser.
 
+import { TesseraError } from './runtime/errors';
+
 export const BUNDLED_MODELS = ['transformer', 'mamba', 'retnet', 'moe'] as const;
 export type BundledModelName = (typeof BUNDLED_MODELS)[number];
 
@@ -14,7 +16,7 @@ export const BUNDLED_PREFIX = 'bundled:';
 export function bundledModelName(name: string, what = 'bundled model'): BundledModelName {
   const bare = name.startsWith(BUNDLED_PREFIX) ? name.slice(BUNDLED_PREFIX.length) : name;
   if (!(BUNDLED_MODELS as readonly string[]).includes(bare)) {
-    throw new Error(`unknown ${what} ${JSON.stringify(bare)}: the bundled models are ${BUNDLED_MODELS.join(', ')}`);
+    throw new TesseraError('INVALID_ARGUMENT', `unknown ${what} ${JSON.stringify(bare)}: the bundled models are ${BUNDLED_MODELS.join(', ')}`);
   }
   return bare as BundledModelName;
 }

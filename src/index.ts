@@ -4,6 +4,11 @@ export { loadModel } from './load';
 export { BUNDLED_MODELS, bundledModelUrl } from './bundled';
 export type { BundledModelName } from './bundled';
 export { LM } from './lm';
+export { createEngine } from './engine/engine';
+export type { Engine, EngineLoadOptions, EngineMemory, EngineSource } from './engine/engine';
+export { createWorkerEngine } from './engine/worker_engine';
+export type { WorkerEngine, WorkerEngineOptions } from './engine/worker_engine';
+export type * from './engine/openai';
 export type { GenerationStats, StateSnapshot } from './lm';
 export type { LoadModelOptions, GenerateOptions, Prompt, FetchFn } from './options';
 export type { ModelInfo, ModelState, LanguageModel } from './models/model';
@@ -11,7 +16,8 @@ export type { EmbeddingMode, LoadProgress, WeightMode } from './models/loader/we
 export type { SourceInput } from './models/loader/source';
 
 export { Gpu } from './runtime/gpu';
-export { DeviceLostError } from './runtime/errors';
+export { DeviceLostError, TesseraError, ERROR_CODES } from './runtime/errors';
+export type { ErrorCode } from './runtime/errors';
 export { requestDevice } from './runtime/device';
 export type { DeviceReport, DeviceOptions } from './runtime/device';
 export type { MemoryReport, MemoryCategory } from './runtime/ledger';

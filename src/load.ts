@@ -4,7 +4,7 @@
 // safetensors headers hold, and what cannot fit the device's buffers.
 
 import { Gpu } from './runtime/gpu';
-import { abortError } from './runtime/errors';
+import { abortError, TesseraError } from './runtime/errors';
 import { Tokenizer } from './runtime/tokenizer';
 import { familyFor } from './models/registry';
 import { openSource, type CheckpointSource, type SourceInput } from './models/loader/source';
@@ -65,7 +65,7 @@ export async function loadModel(source: SourceInput, options: LoadModelOptions =
   const [rows, cols] = parsed.largestMatrix;
   const bytes = weights === 'q4' ? rows * cols * 0.625 : rows * cols * 4;
   if (bytes > gpu.maxBinding) {
-    throw new Error(`loadModel: a (${rows}, ${cols}) layer weight needs ${bytes} bytes in one binding, over this device's ${gpu.maxBinding}`);
+    throw new TesseraError('WILL_NOT_FIT', `loadModel: a (${rows}, ${cols}) layer weight needs ${bytes} bytes in one binding, over this device's ${gpu.maxBinding}`);
   }
   const checkpoint = await openCheckpoint(src);
   // A config that claims far more tensors than the headers hold (10^9 layers) is refused

@@ -16,6 +16,7 @@ import { MambaModel, mambaWorkspace } from './mamba/model';
 import { parseRetNetConfig } from './retnet/config';
 import { checkRetNetCheckpoint, loadRetNetWeights, retnetTensorShapes } from './retnet/weights';
 import { RetNetModel, retnetWorkspace } from './retnet/model';
+import { TesseraError } from '../runtime/errors';
 
 export interface LoadOptions extends UploadOptions {
   /** Longest context to allocate for (KV cache families); defaults to the model's maximum. */
@@ -121,7 +122,7 @@ function checkExpertStacks(gpu: Gpu, moe: NonNullable<ReturnType<typeof parseTra
   // 4-bit codes plus an f16 scale and minimum per group of 32, as the q4 format holds them.
   const bytes = E * I * D * (0.5 + 4 / 32);
   if (bytes > gpu.maxBinding) {
-    throw new Error(`loadModel: the ${E} experts of one projection (${E} × (${I}, ${D}) at 4 bits, ${bytes} bytes) exceed this device's ${gpu.maxBinding}-byte binding`);
+    throw new TesseraError('WILL_NOT_FIT', `loadModel: the ${E} experts of one projection (${E} × (${I}, ${D}) at 4 bits, ${bytes} bytes) exceed this device's ${gpu.maxBinding}-byte binding`);
   }
 }
 

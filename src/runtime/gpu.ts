@@ -12,7 +12,7 @@ import { MemoryLedger, type MemoryCategory } from './ledger';
 import { checkQ4Shape, q4GroupsPerRow, type Q4Weights } from './q4';
 import { checkQ8Shape, type Q8Weights } from './q8';
 import { Recorder } from './recorder';
-import { DeviceLostError } from './errors';
+import { DeviceLostError, TesseraError } from './errors';
 import { DeviceBuffer, DTYPE_BYTES, fmtShape, isQuantized, Tensor, type DenseDType } from './tensor';
 
 export type HostArray = Float32Array | Int32Array | Uint32Array;
@@ -88,7 +88,7 @@ export class Gpu {
     this.assertAlive(`createBuffer '${label}'`);
     const bytes = align(Math.max(size, 4), 4);
     if (bytes > this.device.limits.maxBufferSize) {
-      throw new Error(`createBuffer '${label}': ${bytes} bytes exceed this device's maxBufferSize (${this.device.limits.maxBufferSize})`);
+      throw new TesseraError('WILL_NOT_FIT', `createBuffer '${label}': ${bytes} bytes exceed this device's maxBufferSize (${this.device.limits.maxBufferSize})`);
     }
     this.device.pushErrorScope('out-of-memory');
     let gpuBuffer: GPUBuffer;

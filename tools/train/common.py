@@ -77,10 +77,17 @@ class CharVocab:
             },
             'bos_token': BOS,
             'eos_token': EOS,
+            # A play's dialogue, which is what the models saw: "ROLE:\n" then the speech and a blank line.
+            'chat_template': CHAT_TEMPLATE,
             'clean_up_tokenization_spaces': False,
             'model_max_length': max_length,
             'tokenizer_class': 'PreTrainedTokenizerFast',
         }
+
+
+# Chat messages as the speeches of a play (the role's name in capitals), then the assistant's turn.
+CHAT_TEMPLATE = ("{% for message in messages %}{{ message['role'] | upper }}:\n{{ message['content'] }}\n\n{% endfor %}"
+                 "{% if add_generation_prompt %}ASSISTANT:\n{% endif %}")
 
 
 def load_data():

@@ -11,6 +11,7 @@ import type { Recorder } from '../../runtime/recorder';
 import type { Tensor } from '../../runtime/tensor';
 import { rmsnorm } from '../../kernels/rmsnorm';
 import type { VocabMatrix } from './vocab';
+import { TesseraError } from '../../runtime/errors';
 
 export class LmHead {
   /** Most positions one 'all' call takes: their (T, V) f32 logits fit one binding and one buffer. */
@@ -35,7 +36,7 @@ export class LmHead {
     const [V, D] = [head.rows, head.cols];
     const rowBytes = 4 * V;
     this.allRows = Math.min(chunk, Math.floor(Math.min(gpu.maxBinding, gpu.device.limits.maxBufferSize) / rowBytes));
-    if (this.allRows < 1) throw new Error(`${label}: one row of ${V} logits (${rowBytes} bytes) exceeds this device's ${gpu.maxBinding}-byte binding`);
+    if (this.allRows < 1) throw new TesseraError('WILL_NOT_FIT', `${label}: one row of ${V} logits (${rowBytes} bytes) exceeds this device's ${gpu.maxBinding}-byte binding`);
     const t = gpu.activationType;
     // A row is copied out at byte (T-1) * D * 2 in f16: copies need 4-byte offsets.
     if (t === 'f16' && D % 2 !== 0) throw new Error(`${label}: f16 activations need an even hidden size, got ${D}; load with f32 activations`);

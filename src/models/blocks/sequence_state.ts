@@ -5,6 +5,7 @@
 
 import type { ModelState } from '../model';
 import type { Tensor } from '../../runtime/tensor';
+import { TesseraError } from '../../runtime/errors';
 
 export abstract class SequenceState implements ModelState {
   private pos = 0;
@@ -26,7 +27,7 @@ export abstract class SequenceState implements ModelState {
   /** Throws the context-overflow Error if `n` more tokens do not fit. */
   checkRoom(n: number): void {
     if (this.capacity !== null && this.pos + n > this.capacity) {
-      throw new Error(`context overflow: ${this.pos} tokens so far + ${n} new would exceed this state's capacity of ${this.capacity} tokens (raise maxContext, or reset())`);
+      throw new TesseraError('CONTEXT_OVERFLOW', `context overflow: ${this.pos} tokens so far + ${n} new would exceed this state's capacity of ${this.capacity} tokens (raise maxContext, or reset())`);
     }
   }
 

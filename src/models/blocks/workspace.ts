@@ -7,6 +7,7 @@
 import type { Gpu } from '../../runtime/gpu';
 import type { MemoryCategory } from '../../runtime/ledger';
 import { DTYPE_BYTES, fmtShape, type DenseDType, type Tensor } from '../../runtime/tensor';
+import { TesseraError } from '../../runtime/errors';
 
 export interface BufferSpec {
   shape: readonly number[];
@@ -35,7 +36,7 @@ export function checkWorkspace(gpu: Gpu, family: string, chunk: number, specs: R
   for (const [name, s] of Object.entries(specs)) {
     const bytes = s.shape.reduce((a, b) => a * b, 1) * DTYPE_BYTES[s.dtype ?? gpu.activationType];
     if (bytes > limit) {
-      throw new Error(`prefillChunk ${chunk}: the ${family} workspace buffer '${name}' ${fmtShape(s.shape)} needs ${bytes} bytes, over this device's limit of ${limit} bytes per binding; pass a smaller prefillChunk`);
+      throw new TesseraError('WILL_NOT_FIT', `prefillChunk ${chunk}: the ${family} workspace buffer '${name}' ${fmtShape(s.shape)} needs ${bytes} bytes, over this device's limit of ${limit} bytes per binding; pass a smaller prefillChunk`);
     }
   }
 }

@@ -5,7 +5,7 @@
 // whole checkpoint in host memory.
 
 import type { Gpu } from '../../runtime/gpu';
-import { abortError } from '../../runtime/errors';
+import { abortError, TesseraError } from '../../runtime/errors';
 import { quantizeQ4, type Q4GroupSize } from '../../runtime/q4';
 import { quantizeQ8 } from '../../runtime/q8';
 import { fmtShape, type Tensor } from '../../runtime/tensor';
@@ -130,7 +130,7 @@ export class WeightUploader {
     const codeBytes = { q4: cols / 2, q8: cols, f32: cols * 4 }[format];
     const rowBytes = codeBytes + (format === 'f32' ? 0 : Math.ceil(cols / this.groupSize) * 4);
     const perPart = Math.floor((this.gpu.maxBinding - (format === 'f32' ? 0 : 256)) / rowBytes / VOCAB_PART_ALIGN) * VOCAB_PART_ALIGN;
-    if (perPart === 0) throw new Error(`tensor '${name}' ${fmtShape([rows, cols])}: ${VOCAB_PART_ALIGN} rows (${VOCAB_PART_ALIGN * rowBytes} bytes) exceed this device's ${this.gpu.maxBinding}-byte binding`);
+    if (perPart === 0) throw new TesseraError('WILL_NOT_FIT', `tensor '${name}' ${fmtShape([rows, cols])}: ${VOCAB_PART_ALIGN} rows (${VOCAB_PART_ALIGN * rowBytes} bytes) exceed this device's ${this.gpu.maxBinding}-byte binding`);
     const data = scaled(await this.read(name), scale);
     const parts: Tensor[] = [];
     for (let r = 0; r < rows; r += perPart) {

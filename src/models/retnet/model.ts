@@ -37,14 +37,14 @@ const ROPE_BASE = 10000;
 /**
  * Longest prompt part that takes the parallel form; longer ones take the
  * chunkwise form (linear in length), one token the recurrent form. Set from
- * the crossover measured with the bench (`--suite retnet`, 1 layer of the
- * hidden-768 shape) on SwiftShader via Dawn (2-core CPU, shared): parallel
- * 8.62 tok/s vs chunkwise 8.36 tok/s at 128 tokens, parallel 7.94 tok/s vs
- * chunkwise 8.23 tok/s at 192 tokens (an earlier run: parallel ahead at 64,
- * 96, 128, chunkwise at 256, 512). The forms differ by a few percent there,
- * within the noise of that shared machine (a 4-layer run had parallel ahead
- * at 512: bench/RESULTS.md); a GPU may put the crossover elsewhere (by work
- * alone it is near the chunk, 64).
+ * the crossover on SwiftShader via Dawn (2-core CPU, shared), first with the
+ * earlier whole-model bench (1 layer of the hidden-768 shape: parallel ahead
+ * up to 128 tokens, chunkwise from 192), then with the kernels alone at that
+ * model's heads (`npm run bench -- --suite retention`: parallel 1755 ms vs
+ * chunkwise 1764 ms at 128 tokens, 1508 vs 1215 ms at 192; another run had
+ * chunkwise 1.11× ahead at 128). The forms differ by up to ~10% through
+ * ~128 tokens, within the noise of that shared machine (bench/RESULTS.md);
+ * a GPU may put the crossover elsewhere (by work alone it is near the chunk, 64).
  */
 export const RETNET_PARALLEL_MAX_T = 128;
 

@@ -7,6 +7,7 @@ import type { Tensor } from '../../runtime/tensor';
 import { attnDecodeScratchShape } from '../../kernels/attn_decode';
 import { SequenceState } from '../blocks/sequence_state';
 import type { TransformerConfig } from './config';
+import { TesseraError } from '../../runtime/errors';
 
 export class TransformerState extends SequenceState {
   /** Per layer, keys and values after rotary embedding: (capacity, Hkv, Dh). */
@@ -33,7 +34,7 @@ export class TransformerState extends SequenceState {
     const perLayer = capacity * cfg.nKvHeads * cfg.headDim * (gpu.activationType === 'f16' ? 2 : 4);
     const limit = Math.min(gpu.maxBinding, gpu.device.limits.maxBufferSize);
     if (perLayer > limit) {
-      throw new Error(`KV cache: ${capacity} tokens need ${perLayer} bytes per layer for K (and as much for V), over this device's limit of ${limit} bytes per buffer; pass a smaller maxContext`);
+      throw new TesseraError('WILL_NOT_FIT', `KV cache: ${capacity} tokens need ${perLayer} bytes per layer for K (and as much for V), over this device's limit of ${limit} bytes per buffer; pass a smaller maxContext`);
     }
   }
 
