@@ -1,15 +1,16 @@
-// Timing and reporting shared by the benchmark suites. Speed is measured here,
-// never in tests. Every suite verifies its results against the float64
-// reference before it times anything.
+// What the benchmark suites share: their options, a kernel's GPU time
+// (timeGpu), and their tables, printed and handed to run.ts's --json file.
+// Speed is measured in the suites, never in tests. A kernel suite checks its
+// kernels against the float64 reference before it times them; the model
+// suites time models through the public contract, which the model tests
+// check against the references (the models' timings are compare/timing.ts).
 
 import type { Gpu } from '../src/runtime/gpu';
 import { Recorder } from '../src/runtime/recorder';
-import type { LanguageModel } from '../src/models/model';
-import type { TensorSource } from '../src/models/loader/weights';
 
 export interface BenchOptions {
   quick: boolean;
-  /** Overrides of a model suite's sizes (--layers, --prompts, --contexts). */
+  /** Overrides of a suite's sizes (--layers, --prompts, --contexts; the retention suite's lengths are --prompts). */
   layers?: number;
   prompts?: number[];
   contexts?: number[];
@@ -27,13 +28,6 @@ export interface BenchOptions {
   profile?: boolean;
   /** Compare suite: onnxruntime-web's execution providers to run beside Tessera (--peer webgpu,wasm|none). */
   peer?: string[];
-}
-
-/** Best (smallest) of `n` runs of an async timing. */
-export async function bestOf(n: number, run: () => Promise<number>): Promise<number> {
-  let best = Infinity;
-  for (let i = 0; i < n; i++) best = Math.min(best, await run());
-  return best;
 }
 
 /** One row of a results table. */
@@ -90,54 +84,3 @@ function fmt(v: number): string {
 }
 
 export const GB = 1e9;
-
-/**
- * Prefills `ids` into a fresh state of `model` and checks the last position's
- * logits against the reference's (verifyLogits); the model is disposed either way.
- */
-export async function verifyPrefill(name: string, model: LanguageModel, ids: Int32Array, reference: () => ArrayLike<number>): Promise<void> {
-  const state = model.createState();
-  try {
-    const rec = new Recorder(model.gpu, 'verify');
-    verifyLogits(name, (await rec.submitAndRead(model.prefill(rec, state, ids))) as Float32Array, reference());
-  } finally {
-    state.dispose();
-    model.dispose();
-  }
-}
-
-/**
- * Stops a suite whose model disagrees with the float64 reference: max |got - want|
- * within 1e-4 of max |want| (the scale of the logits), as the model tests check.
- */
-export function verifyLogits(name: string, got: ArrayLike<number>, want: ArrayLike<number>): void {
-  let scale = 0;
-  for (let i = 0; i < want.length; i++) scale = Math.max(scale, Math.abs(want[i]));
-  for (let i = 0; i < want.length; i++) {
-    if (!(Math.abs(got[i] - want[i]) <= 1e-4 * scale)) throw new Error(`bench verify ${name}: logit ${i} is ${got[i]}, reference ${want[i]}`);
-  }
-}
-
-/** A checkpoint of random weights served one tensor at a time; `dense` keeps them for the reference when asked. */
-export type RandomSource = TensorSource & { dense: Map<string, Float32Array> | null };
-
-/**
- * Random weights served through the loader like a checkpoint: `init` makes
- * each tensor from a seeded uniform draw in [-1, 1); tiny verification models
- * (`keep`) also keep their weights for the float64 reference.
- */
-export function randomWeights(shapes: Map<string, number[]>, seed: number, keep: boolean, init: (name: string, shape: number[], rnd: () => number) => Float32Array): RandomSource {
-  const dense = keep ? new Map<string, Float32Array>() : null;
-  let s = seed >>> 0;
-  const rnd = () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 4294967296) * 2 - 1;
-  return {
-    names: [...shapes.keys()],
-    dense,
-    info: (n) => ({ dtype: 'F32', shape: shapes.get(n)!, byteLength: shapes.get(n)!.reduce((a, b) => a * b, 4) }),
-    async readF32(n) {
-      const w = init(n, shapes.get(n)!, rnd);
-      dense?.set(n, w);
-      return w;
-    },
-  };
-}

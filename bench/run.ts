@@ -9,9 +9,7 @@ import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { adapterSuite } from './suites/adapter';
 import { kernelsSuite } from './suites/kernels';
-import { transformerSuite } from './suites/transformer';
-import { mambaSuite } from './suites/mamba';
-import { retnetSuite } from './suites/retnet';
+import { retentionSuite } from './suites/retention';
 import { moeSuite } from './suites/moe';
 import { bundledSuite } from './suites/bundled';
 import { compareSuite } from './compare/node';
@@ -20,9 +18,7 @@ import { setTableSink, type BenchOptions, type Row } from './harness';
 const suites: Record<string, (gpu: Gpu, opts: BenchOptions) => Promise<void>> = {
   adapter: adapterSuite,
   kernels: kernelsSuite,
-  transformer: transformerSuite,
-  mamba: mambaSuite,
-  retnet: retnetSuite,
+  retention: retentionSuite,
   moe: moeSuite,
   bundled: bundledSuite,
   compare: compareSuite,

@@ -22,14 +22,14 @@
 #   kernels      the kernel benchmark with the tuning sweep
 #   compare      the four architectures side by side at the 135m preset, with
 #                each kernel's time (--profile); reports under $OUT/compare
-#   transformer  the transformer benchmark at full depth
-#   mamba        the Mamba benchmark at full depth
-#   retnet       the RetNet benchmark at full depth
-#   f16          the transformer benchmark again with f16 activations and KV
-#                cache (--f16; f32 with the reason where there is no shader-f16)
+#   retention    RetNet's parallel and chunkwise retention kernels at the
+#                ~130M RetNet's heads, and their crossover (RETNET_PARALLEL_MAX_T)
+#   f16          the comparison again with f16 activations and KV cache (--f16;
+#                f32 with the reason where there is no shader-f16); reports
+#                under $OUT/compare-f16
 # Everything goes to $OUT (the device tool's output folder; <kit>/out
 # elsewhere) as it is produced: run.log, adapter.json, tests.json,
-# bench-<suite>.json and summary.json.
+# bench-<suite>.json, the comparisons' folders and summary.json.
 set -uo pipefail
 
 die() { echo "gpu-check: $*" >&2; exit 1; }
@@ -103,7 +103,7 @@ EOF
 }
 
 run() {
-  local local_run=0 tiny=0 deadline=540 phases=adapter,tests,kernels,compare,transformer,mamba,retnet,f16
+  local local_run=0 tiny=0 deadline=540 phases=adapter,tests,kernels,compare,retention,f16
   while [ $# -gt 0 ]; do
     case "$1" in
       --local) local_run=1 ;;
@@ -169,13 +169,13 @@ run() {
 
   local bench=("$node" "$kit/bench/run.js")
   local tests=(test/kernels test/models test/runtime --exclude '**/tokenizer_real.test.ts')
-  local models=()
   # The kit carries no onnxruntime-web: the peer runs in the browser bench (npm run bench:browser).
-  local compare=(--preset 135m --profile --peer none)
+  local compare=(--preset 135m --profile --peer none) f16=(--preset 135m --peer none) retention=()
   if [ $tiny = 1 ]; then
     compare=(--preset tiny --prompts 8 --contexts 16 --repeats 1 --peer none)
+    f16=("${compare[@]}")
+    retention=(--prompts 32,64 --repeats 1)
     tests=(test/kernels/rmsnorm.test.ts test/kernels/tunings.test.ts)
-    models=(--layers 1 --prompts 8 --contexts 16 --repeats 1 --vocab 512)
   fi
   if ! phase adapter "${bench[@]}" --suite adapter --json "$out/adapter.json"; then
     echo "gpu-check: no adapter: nothing else can run"
@@ -186,10 +186,8 @@ run() {
     phase tests "$node" node_modules/vitest/vitest.mjs run "${tests[@]}" --reporter=default --reporter=json --outputFile.json="$out/tests.json"
     phase kernels "${bench[@]}" --suite kernels $([ $tiny = 1 ] && echo --quick --sweep=64x1 || echo --sweep) --json "$out/bench-kernels.json"
     phase compare "${bench[@]}" --suite compare "${compare[@]}" --out "$out/compare"
-    phase transformer "${bench[@]}" --suite transformer "${models[@]}" --json "$out/bench-transformer.json"
-    phase mamba "${bench[@]}" --suite mamba "${models[@]}" --json "$out/bench-mamba.json"
-    phase retnet "${bench[@]}" --suite retnet "${models[@]}" --json "$out/bench-retnet.json"
-    phase f16 "${bench[@]}" --suite transformer --f16 "${models[@]}" --json "$out/bench-transformer-f16.json"
+    phase retention "${bench[@]}" --suite retention "${retention[@]}" --json "$out/bench-retention.json"
+    phase f16 "${bench[@]}" --suite compare --f16 "${f16[@]}" --out "$out/compare-f16" --json "$out/bench-compare-f16.json"
   fi
   echo "$summary]" > "$out/summary.json"
   echo "gpu-check: done in $((SECONDS - start)) s, results in $out"

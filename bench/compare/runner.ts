@@ -8,7 +8,8 @@
 // size, repeat after repeat, so drift in the machine's load hits all alike;
 // the median of the repeats is reported with their spread. A failure (a
 // context the device cannot hold, a model that does not load) is recorded
-// and the run goes on.
+// and the run goes on. The two timings are timing.ts's; onnxruntime-web
+// beside the transformer is peer.ts's.
 
 import type { Gpu } from '../../src/runtime/gpu';
 import { openSource, type SourceInput } from '../../src/models/loader/source';
@@ -16,11 +17,14 @@ import type { LanguageModel, ModelState } from '../../src/models/model';
 import type { MemoryCategory } from '../../src/runtime/ledger';
 import { loadModel } from '../../src/load';
 import { Recorder } from '../../src/runtime/recorder';
-import { argmax } from '../../src/kernels/argmax';
 import { copy } from '../../src/kernels/copy';
 import { ARCHS, PRESETS, withLayers, type Arch, type PresetEntry } from './presets';
 import { randomCheckpoint } from './random_checkpoint';
-import { OrtPeer, type OrtEp, type OrtModule } from '../peer/ort_runner';
+import type { OrtEp, OrtModule } from '../peer/ort_runner';
+import { peerBeside, type PeerSample } from './peer';
+import { timeDecode, timePrefill } from './timing';
+
+export type { GenerationFigures, PeerSample } from './peer';
 
 export interface CompareOptions {
   preset: string;
@@ -112,26 +116,6 @@ export interface RooflineSample {
   boundTokensPerSecond: number;
   achievedTokensPerSecond: number;
   fraction: number;
-}
-
-/** One generation's figures: prefill of the prompt to the first token, then greedy decode steps. */
-export interface GenerationFigures {
-  prefillTokensPerSecond: number;
-  decodeTokensPerSecond: number;
-  ttftMs: number;
-  /** Shader modules and pipelines compiled from a cold start to the end of the warm-up (null where not counted). */
-  compiles: { shaderModules: number; pipelines: number } | null;
-}
-
-/** The peer beside Tessera: the same weights (the preset's transformer), prompt and greedy decode length. */
-export interface PeerSample {
-  ep: OrtEp;
-  prompt: number;
-  decodeSteps: number;
-  onnxruntime: GenerationFigures & { ortVersion: string; warmupRuns: number };
-  tessera: GenerationFigures;
-  /** Tessera's tokens/s over onnxruntime-web's. */
-  ratio: { prefill: number; decode: number };
 }
 
 /** GPU time per op of one step, summed over its dispatches. */
@@ -374,7 +358,7 @@ export async function runCompare(gpu: Gpu, opts: CompareOptions, sink: Sink): Pr
         const entry = withLayers(PRESETS[opts.preset].transformer, opts.layers);
         for (const ep of opts.peer.eps) {
           try {
-            results.peers.push(await peerBeside(transformer, entry, opts, ep, opts.peer.ort));
+            results.peers.push(await peerBeside(transformer.model, transformer.record.compiles, entry, opts, ep, opts.peer.ort));
           } catch (e) {
             results.failures.push({ arch: 'transformer', stage: `peer ${ep}`, tokens: opts.prompts[0], message: message(e) });
           }
@@ -399,85 +383,6 @@ export async function runCompare(gpu: Gpu, opts: CompareOptions, sink: Sink): Pr
     for (const l of loaded) l.dispose();
   }
   return results;
-}
-
-/**
- * onnxruntime-web on `ep` and Tessera, each warmed up once, then timed on the
- * same prompt (the first prompt length) and the same number of greedy steps.
- * The ONNX graph holds the transformer's weights at 4 bits in
- * onnxruntime's own uint8-zero-point layout (which every EP takes; see
- * peer/matmul_nbits.ts), so the two run the same model at the same width,
- * each with its own rounding of the weights.
- */
-async function peerBeside(l: Loaded, entry: PresetEntry, opts: CompareOptions, ep: OrtEp, ort: OrtModule): Promise<PeerSample> {
-  const n = opts.prompts[0];
-  const steps = opts.decodeSteps + 1; // the prefill's token, then decodeSteps more
-  const source = entry.kind === 'random' ? randomCheckpoint(entry.config, ARCHS.indexOf('transformer') + 1, entry.init) : opts.bundled(entry.name);
-  // Imported here: the exporter's protobuf bindings are needed only for the peer (the GPU kit carries none).
-  const { exportOnnxDecoder } = await import('../peer/onnx_export');
-  const decoder = await exportOnnxDecoder(source, { weights: 'q4', maxPositions: n + steps });
-  const prompt = Array.from({ length: n }, (_, i) => (i * 7919 + 11) % l.model.info.vocabSize);
-  const peer = await OrtPeer.create(ort, decoder.bytes, decoder, { ep });
-  let r;
-  try {
-    r = await peer.generate(prompt, steps, { warmup: 1 });
-  } finally {
-    await peer.release();
-  }
-  const session = r.compiles?.session;
-  const warm = r.compiles?.warmup;
-  const ortFigures = {
-    prefillTokensPerSecond: r.prefillTokensPerS,
-    decodeTokensPerSecond: r.decodeTokensPerS,
-    ttftMs: r.prefillMs,
-    compiles: session && warm ? { shaderModules: session.shaderModules + warm.shaderModules, pipelines: session.pipelines + warm.pipelines } : null,
-    ortVersion: String(ort.env.versions?.web ?? 'unknown'),
-    warmupRuns: r.warmupRuns,
-  };
-  const tessera = await tesseraGeneration(l.model, Int32Array.from(prompt), steps, l.record.compiles);
-  return {
-    ep,
-    prompt: n,
-    decodeSteps: opts.decodeSteps,
-    onnxruntime: ortFigures,
-    tessera,
-    ratio: { prefill: tessera.prefillTokensPerSecond / ortFigures.prefillTokensPerSecond, decode: tessera.decodeTokensPerSecond / ortFigures.decodeTokensPerSecond },
-  };
-}
-
-/** Tessera on a prompt and `steps` greedy tokens, as the peer is timed: one warm-up, then the timed run. */
-async function tesseraGeneration(model: LanguageModel, prompt: Int32Array, steps: number, compiles: GenerationFigures['compiles']): Promise<GenerationFigures> {
-  const gpu = model.gpu;
-  const token = gpu.empty([1], 'u32', 'bench.peer.token', 'scratch');
-  const state = model.createState({ maxTokens: model.info.maxContext === null ? undefined : prompt.length + steps - 1 });
-  try {
-    const run = async () => {
-      state.reset();
-      const t0 = performance.now();
-      let tok = 0;
-      for (let i = 0; i < prompt.length; i += model.prefillChunk) {
-        const rec = new Recorder(gpu, 'bench.peer.prefill');
-        const logits = model.prefill(rec, state, prompt.subarray(i, Math.min(prompt.length, i + model.prefillChunk)));
-        if (i + model.prefillChunk >= prompt.length) {
-          argmax(rec, logits, token);
-          tok = (await rec.submitAndRead(token))[0];
-        } else await rec.submit();
-      }
-      const t1 = performance.now();
-      for (let s = 1; s < steps; s++) {
-        const rec = new Recorder(gpu, 'bench.peer.decode');
-        argmax(rec, model.decode(rec, state, tok), token);
-        tok = (await rec.submitAndRead(token))[0];
-      }
-      return { prefillMs: t1 - t0, decodeMs: performance.now() - t1 };
-    };
-    await run();
-    const t = await run();
-    return { prefillTokensPerSecond: prompt.length / (t.prefillMs / 1000), decodeTokensPerSecond: (steps - 1) / (t.decodeMs / 1000), ttftMs: t.prefillMs, compiles };
-  } finally {
-    state.dispose();
-    token.dispose();
-  }
 }
 
 /** One prefill of `n` tokens and one decode step at context `ctx`, each dispatch timed, grouped by op, largest first. */
@@ -550,37 +455,4 @@ async function loadAtMost(gpu: Gpu, arch: Arch, entry: PresetEntry, opts: Compar
     }
   }
   throw first;
-}
-
-async function timePrefill(model: LanguageModel, token: import('../../src/runtime/tensor').Tensor, n: number): Promise<number> {
-  const state = model.createState({ maxTokens: model.info.maxContext === null ? undefined : n });
-  try {
-    const ids = Int32Array.from({ length: n }, (_, i) => (i * 7919 + 11) % model.info.vocabSize);
-    const t0 = performance.now();
-    for (let i = 0; i < n; i += model.prefillChunk) {
-      const rec = new Recorder(model.gpu, 'bench.prefill');
-      const logits = model.prefill(rec, state, ids.subarray(i, Math.min(n, i + model.prefillChunk)));
-      if (i + model.prefillChunk >= n) {
-        argmax(rec, logits, token);
-        await rec.submitAndRead(token); // the first token, back on the host
-      } else await rec.submit();
-    }
-    return (performance.now() - t0) / 1000;
-  } finally {
-    state.dispose();
-  }
-}
-
-/** Seconds per decode step at context `ctx` (the state moved there with skip; each step reads back its token). */
-async function timeDecode(model: LanguageModel, state: ModelState, token: import('../../src/runtime/tensor').Tensor, ctx: number, steps: number): Promise<number> {
-  state.reset();
-  state.skip(ctx - 1);
-  let tok = 1;
-  const t0 = performance.now();
-  for (let s = 0; s < steps; s++) {
-    const rec = new Recorder(model.gpu, 'bench.decode');
-    argmax(rec, model.decode(rec, state, tok), token);
-    tok = (await rec.submitAndRead(token))[0] % model.info.vocabSize;
-  }
-  return (performance.now() - t0) / 1000 / steps;
 }

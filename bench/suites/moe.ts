@@ -9,18 +9,18 @@
 // ratios compare them under the same load. Prefill tokens/s at several
 // prompt lengths, decode tokens/s at several context lengths, the weight
 // bytes, and an estimate of the bytes one decoded token reads.
-// A tiny GraniteMoE on the same code path is verified against the float64
-// reference first.
+// Everything goes through the public contract: random checkpoints
+// (compare/random_checkpoint.ts) through loadModel, LanguageModel and its
+// states, the ledger, and the comparison's timings (compare/timing.ts).
+// Nothing is verified here: the model tests check GraniteMoE (and the other
+// MoE layouts) against the float64 reference.
 
 import type { Gpu } from '../../src/runtime/gpu';
-import { Recorder } from '../../src/runtime/recorder';
-import { argmax } from '../../src/kernels/argmax';
-import { parseTransformerConfig, type TransformerConfig } from '../../src/models/transformer/config';
-import { loadTransformerWeights, transformerTensorShapes } from '../../src/models/transformer/weights';
-import { TransformerModel } from '../../src/models/transformer/model';
-import { refMoeForward } from '../../src/reference/moe';
-import { moeAsLoaded, moeTensorSource, tinyMoe } from '../../test/helpers/moe_checkpoint';
-import { logged, printTable, randomWeights, verifyPrefill, type BenchOptions, type RandomSource, type Row } from '../harness';
+import type { LanguageModel } from '../../src/models/model';
+import { loadModel } from '../../src/load';
+import { defaultInit, randomCheckpoint, type Init } from '../compare/random_checkpoint';
+import { timeDecode, timePrefill } from '../compare/timing';
+import { logged, printTable, type BenchOptions, type Row } from '../harness';
 
 const GRANITE_1B_A400M = {
   model_type: 'granitemoe', hidden_size: 1024, intermediate_size: 512, num_hidden_layers: 24, num_attention_heads: 16,
@@ -30,58 +30,46 @@ const GRANITE_1B_A400M = {
 };
 
 /**
- * Random weights scaled by 1/sqrt(fan-in) (the last dimension: the experts are
- * (E, rows, cols)), norms near 1; for GraniteMoE the embedding and the residual
- * branches' output matrices are drawn at 1/multiplier, so its activations are
- * O(1) like the dense models' (its trained weights absorb the multipliers).
+ * random_checkpoint's default (matrices u / sqrt(fan-in), norms near 1), with
+ * the embedding and the residual branches' output matrices (o_proj and the
+ * down projections: GraniteMoE's experts' output_linear) drawn at
+ * 1/multiplier, so GraniteMoE's activations are O(1) like the dense models'
+ * (its trained weights absorb the multipliers the loader folds in).
  */
-function randomSource(cfg: TransformerConfig, seed: number): RandomSource {
-  const { embedding: mEmb, residual: mRes } = cfg.multipliers;
-  return randomWeights(transformerTensorShapes(cfg), seed, false, (name, shape, rnd) => {
-    const len = shape.reduce((a, b) => a * b, 1);
-    if (shape.length === 1) return Float32Array.from({ length: len }, () => 1 + 0.1 * rnd());
-    let scale = 1 / Math.sqrt(shape[shape.length - 1]);
+function multiplierInit(config: Record<string, unknown>): Init {
+  const mEmb = Number(config.embedding_multiplier ?? 1);
+  const mRes = Number(config.residual_multiplier ?? 1);
+  return (name, shape) => {
+    const value = defaultInit(name, shape);
+    let scale = 1;
     if (name === 'model.embed_tokens.weight') scale /= mEmb;
-    if (/(o_proj|output_linear)\.weight$/.test(name)) scale /= mRes;
-    const w = new Float32Array(len);
-    for (let i = 0; i < len; i++) w[i] = rnd() * scale;
-    return w;
-  });
-}
-
-/** The tiny GraniteMoE fixture (E 4, k 2, 2 layers) through the same loader and model, against the float64 reference. */
-async function verifyTiny(gpu: Gpu): Promise<void> {
-  const ck = tinyMoe('granitemoe', { seed: 3 });
-  const cfg = parseTransformerConfig(ck.raw);
-  const shapes = transformerTensorShapes(cfg);
-  const src = moeTensorSource(ck, shapes);
-  const model = new TransformerModel(gpu, cfg, await loadTransformerWeights(gpu, src, cfg, { weights: 'q4' }), { maxContext: 64 });
-  const V = cfg.vocabSize;
-  const ids = Int32Array.from({ length: 17 }, (_, i) => (i * 37) % V); // 17 tokens: the grouped (prefill) expert path
-  await verifyPrefill('moe', model, ids, () => refMoeForward(ck.config, moeAsLoaded(ck, 'q4'), ids).subarray(16 * V));
+    if (/(o_proj|down_proj|output_linear)\.weight$/.test(name)) scale /= mRes;
+    return scale === 1 ? value : (u, i) => value(u, i) * scale;
+  };
 }
 
 interface Bench {
   name: string;
   what: string;
-  cfg: TransformerConfig;
-  model: TransformerModel;
+  /** The MLP as the models table shows it. */
+  mlp: string;
+  model: LanguageModel;
+  dispose(): void;
   /** Ledger 'experts' bytes of this model (0 for a dense one). */
   expertBytes: number;
-  loadSecs: number;
+  /** Fraction of the expert bytes one token reads (k / E); 0 for a dense model. */
+  expertFraction: number;
+  /** Bytes of K and V per cached token, all layers: 2 · layers · KV heads · head dim · element. */
+  kvBytesPerToken: number;
 }
 
 /** An estimate of the weight and KV-cache bytes one decode step reads at context `ctx`. */
-function bytesPerToken(b: Bench, ctx: number, kvElement: number): number {
-  const { cfg } = b;
+function bytesPerToken(b: Bench, ctx: number): number {
   // Non-expert weights all (the tied embedding once, as the LM head); of the experts, k of E per layer.
-  const experts = cfg.moe ? (b.expertBytes * cfg.moe.topK) / cfg.moe.nExperts : 0;
-  const kv = 2 * cfg.nLayers * cfg.nKvHeads * cfg.headDim * ctx * kvElement;
-  return b.model.info.weightBytes - b.expertBytes + experts + kv;
+  return b.model.info.weightBytes - b.expertBytes + b.expertBytes * b.expertFraction + b.kvBytesPerToken * ctx;
 }
 
 export async function moeSuite(gpu: Gpu, opts: BenchOptions): Promise<void> {
-  await verifyTiny(gpu);
   const layers = opts.layers ?? (opts.quick ? 4 : undefined);
   // Prefill is compute-bound and the dense model of the MoE's total size is slow to prefill on a
   // software adapter: --quick times one prompt length.
@@ -95,13 +83,11 @@ export async function moeSuite(gpu: Gpu, opts: BenchOptions): Promise<void> {
     ...(layers && { num_hidden_layers: layers }),
     ...(opts.vocab && { vocab_size: opts.vocab }),
   };
-  const moeCfg = parseTransformerConfig(base);
-  const { nExperts: E, topK: k, expertSize: I } = moeCfg.moe!;
-  const D = moeCfg.hiddenSize;
+  const { num_local_experts: E, num_experts_per_tok: k, intermediate_size: I, hidden_size: D } = base;
   // Dense MLP widths (multiples of 32, the 4-bit group) whose 3·D·I_dense per layer equals the MoE's
   // active (router + k experts) and total (router + E experts) feed-forward parameters.
   const width = (params: number) => Math.max(32, Math.round(params / (3 * D) / 32) * 32);
-  const dense = (intermediate: number) => parseTransformerConfig({
+  const dense = (intermediate: number) => ({
     model_type: 'llama', hidden_size: D, intermediate_size: intermediate, num_hidden_layers: base.num_hidden_layers,
     num_attention_heads: base.num_attention_heads, num_key_value_heads: base.num_key_value_heads, vocab_size: base.vocab_size,
     rms_norm_eps: base.rms_norm_eps, rope_theta: base.rope_theta, max_position_embeddings: base.max_position_embeddings,
@@ -109,26 +95,36 @@ export async function moeSuite(gpu: Gpu, opts: BenchOptions): Promise<void> {
   });
   const iActive = width(E * D + k * 3 * D * I);
   const iTotal = width(E * D + E * 3 * D * I);
-  const specs: { name: string; what: string; cfg: TransformerConfig }[] = [
-    { name: 'moe', what: `GraniteMoE, ${E} experts of width ${I}, ${k} per token`, cfg: moeCfg },
-    { name: 'dense-active', what: `Llama, MLP width ${iActive} (the MoE's active parameters)`, cfg: dense(iActive) },
-    { name: 'dense-total', what: `Llama, MLP width ${iTotal} (the MoE's total parameters)`, cfg: dense(iTotal) },
+  const specs: { name: string; what: string; mlp: string; config: Record<string, unknown>; experts: number }[] = [
+    { name: 'moe', what: `GraniteMoE, ${E} experts of width ${I}, ${k} per token`, mlp: `${E} × ${I}, k ${k}`, config: base, experts: k / E },
+    { name: 'dense-active', what: `Llama, MLP width ${iActive} (the MoE's active parameters)`, mlp: `${iActive}`, config: dense(iActive), experts: 0 },
+    { name: 'dense-total', what: `Llama, MLP width ${iTotal} (the MoE's total parameters)`, mlp: `${iTotal}`, config: dense(iTotal), experts: 0 },
   ];
-  console.log(`Models: granite-3.0-1b-a400m shape${layers ? ` cut to ${moeCfg.nLayers} of 24 layers` : ''}${opts.vocab ? ` and a ${moeCfg.vocabSize}-token vocabulary` : ''} (D ${D}, ${moeCfg.nHeads} heads over ${moeCfg.nKvHeads} KV heads, tied ${moeCfg.vocabSize}-token embedding), and two dense Llama models with the same attention, embedding and layers; random weights, 4-bit layers and experts, 8-bit embedding.`);
+  console.log(`Models: granite-3.0-1b-a400m shape${layers ? ` cut to ${base.num_hidden_layers} of 24 layers` : ''}${opts.vocab ? ` and a ${base.vocab_size}-token vocabulary` : ''} (D ${D}, ${base.num_attention_heads} heads over ${base.num_key_value_heads} KV heads, tied ${base.vocab_size}-token embedding), and two dense Llama models with the same attention, embedding and layers; random weights, 4-bit layers and experts, 8-bit embedding.`);
+  const kvElement = gpu.activationType === 'f16' ? 2 : 4;
+  const kvBytesPerToken = 2 * base.num_hidden_layers * base.num_key_value_heads * (D / base.num_attention_heads) * kvElement;
   const benches: Bench[] = [];
-  const token = gpu.empty([1], 'u32', 'bench.token');
+  const token = gpu.empty([1], 'u32', 'bench.token', 'scratch');
   try {
     for (const [i, s] of specs.entries()) {
       const t0 = performance.now();
       const before = gpu.ledger.report().bytes.experts;
-      const model = new TransformerModel(gpu, s.cfg, await loadTransformerWeights(gpu, randomSource(s.cfg, 1 + i), s.cfg, { weights: 'q4' }), { maxContext, prefillChunk: 512 });
-      const b: Bench = { ...s, model, expertBytes: gpu.ledger.report().bytes.experts - before, loadSecs: (performance.now() - t0) / 1000 };
+      const source = randomCheckpoint(s.config, 1 + i, multiplierInit(s.config));
+      const lm = await loadModel(source, { device: gpu, maxContext, prefillChunk: 512 });
+      const model = lm.model;
+      const b: Bench = { ...s, model, dispose: () => lm.dispose(), expertBytes: gpu.ledger.report().bytes.experts - before, expertFraction: s.experts, kvBytesPerToken };
       benches.push(b);
       const p = model.info.params;
-      console.log(`  ${s.name}: ${s.what}; ${(p.total / 1e6).toFixed(1)} M parameters, ${(p.activePerToken / 1e6).toFixed(1)} M active per token; ${(model.info.weightBytes / 2 ** 20).toFixed(1)} MiB of weights${b.expertBytes ? ` (experts ${(b.expertBytes / 2 ** 20).toFixed(1)} MiB)` : ''}; loaded in ${b.loadSecs.toFixed(1)} s`);
+      console.log(`  ${s.name}: ${s.what}; ${(p.total / 1e6).toFixed(1)} M parameters, ${(p.activePerToken / 1e6).toFixed(1)} M active per token; ${(model.info.weightBytes / 2 ** 20).toFixed(1)} MiB of weights${b.expertBytes ? ` (experts ${(b.expertBytes / 2 ** 20).toFixed(1)} MiB)` : ''}; loaded in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
     }
     console.log('');
-    const kvElement = gpu.activationType === 'f16' ? 2 : 4;
+    /** Device bytes of a state for `n` tokens (the KV cache, and its decode attention's scratch), in MiB. */
+    const stateMiB = (b: Bench, n: number) => {
+      const st = b.model.createState({ maxTokens: n });
+      const bytes = st.bytes;
+      st.dispose();
+      return bytes / 2 ** 20;
+    };
     const rows: Row[] = [];
     // Each size is timed for the three models in turns, round after round, the best of each
     // model kept, so a change in the machine's load hits them alike. Decode (what the target
@@ -147,78 +143,44 @@ export async function moeSuite(gpu: Gpu, opts: BenchOptions): Promise<void> {
       return best;
     };
     for (const n of prompts) {
-      const states = benches.map((b) => b.model.createState({ maxTokens: maxContext }));
-      const ids = Int32Array.from({ length: n }, (_, i) => (i * 7919) % moeCfg.vocabSize);
-      const run = async (b: Bench, i: number, len = n) => {
-        const { model } = b;
-        const state = states[i];
-        state.reset();
-        const start = performance.now();
-        for (let i = 0; i < len; i += model.prefillChunk) {
-          const rec = new Recorder(gpu, 'prefill');
-          const logits = model.prefill(rec, state, ids.subarray(i, Math.min(len, i + model.prefillChunk)));
-          if (i + model.prefillChunk >= len) {
-            argmax(rec, logits, token);
-            await rec.submitAndRead(token);
-          } else await rec.submit();
-        }
-        return (performance.now() - start) / 1000;
-      };
-      try {
-        // Warm-up: pipelines compile on first use, buffers are first touched. One tile of the
-        // matmuls (64 tokens) runs every kernel and, 8 experts a token, almost surely reaches them all.
-        if (n === prompts[0]) for (const [i, b] of benches.entries()) await run(b, i, Math.min(n, 64));
-        const best = await inTurns(`prefill ${n}`, opts.repeats ?? 2, (b, i) => run(b, i));
-        for (const [i, b] of benches.entries()) {
-          prefill.set(`${b.name}@${n}`, n / best[i]);
-          rows.push(logged({ model: b.name, phase: 'prefill', tokens: n, 'tokens/s': n / best[i], ms: best[i] * 1000, 'KV cache MiB': states[i].bytes / 2 ** 20, 'est. MB read/token': '-' }));
-        }
-      } finally {
-        for (const st of states) st.dispose();
+      // Warm-up: pipelines compile on first use, buffers are first touched. One tile of the
+      // matmuls (64 tokens) runs every kernel and, 8 experts a token, almost surely reaches them all.
+      if (n === prompts[0]) for (const b of benches) await timePrefill(b.model, token, Math.min(n, 64));
+      const best = await inTurns(`prefill ${n}`, opts.repeats ?? 2, (b) => timePrefill(b.model, token, n));
+      for (const [i, b] of benches.entries()) {
+        prefill.set(`${b.name}@${n}`, n / best[i]);
+        rows.push(logged({ model: b.name, phase: 'prefill', tokens: n, 'tokens/s': n / best[i], ms: best[i] * 1000, 'KV cache MiB': stateMiB(b, n), 'est. MB read/token': '-' }));
       }
     }
     for (const ctx of contexts) {
-      const states = benches.map((b) => b.model.createState({ maxTokens: maxContext }));
-      // Decode cost depends on how many cache rows attention reads, not on
-      // their values: start the state at ctx - 1 without computing the prefix.
-      const time = async (b: Bench, i: number) => {
-        const state = states[i];
-        state.reset();
-        state.skip(ctx - 1);
-        let tok = 1;
-        const start = performance.now();
-        for (let s = 0; s < steps; s++) {
-          const rec = new Recorder(gpu, 'decode');
-          argmax(rec, b.model.decode(rec, state, tok), token);
-          tok = (await rec.submitAndRead(token))[0]; // one submit, 4 bytes back
-        }
-        return (performance.now() - start) / 1000 / steps;
-      };
+      // Decode cost depends on how many cache rows attention reads, not on their values:
+      // timeDecode starts the state at ctx - 1 without computing the prefix (ModelState.skip).
+      const states = benches.map((b) => b.model.createState({ maxTokens: ctx + steps }));
       try {
-        if (ctx === contexts[0]) for (const [i, b] of benches.entries()) await time(b, i);
-        const best = await inTurns(`decode ${ctx}`, Math.max(2, opts.repeats ?? 2), time);
+        if (ctx === contexts[0]) for (const [i, b] of benches.entries()) await timeDecode(b.model, states[i], token, ctx, 1);
+        const best = await inTurns(`decode ${ctx}`, Math.max(2, opts.repeats ?? 2), (b, i) => timeDecode(b.model, states[i], token, ctx, steps));
         for (const [i, b] of benches.entries()) {
           decode.set(`${b.name}@${ctx}`, 1 / best[i]);
-          rows.push(logged({ model: b.name, phase: 'decode', tokens: ctx, 'tokens/s': 1 / best[i], ms: best[i] * 1000, 'KV cache MiB': states[i].bytes / 2 ** 20, 'est. MB read/token': bytesPerToken(b, ctx, kvElement) / 1e6 }));
+          rows.push(logged({ model: b.name, phase: 'decode', tokens: ctx, 'tokens/s': 1 / best[i], ms: best[i] * 1000, 'KV cache MiB': states[i].bytes / 2 ** 20, 'est. MB read/token': bytesPerToken(b, ctx) / 1e6 }));
         }
       } finally {
         for (const st of states) st.dispose();
       }
     }
     console.log('');
-    printTable(`moe vs dense, ${moeCfg.nLayers} layers, 4-bit (tokens = prompt length for prefill, context for decode)`, rows);
+    printTable(`moe vs dense, ${base.num_hidden_layers} layers, 4-bit (tokens = prompt length for prefill, context for decode)`, rows);
 
     const MiB = (x: number) => x / 2 ** 20;
     printTable('models', benches.map((b): Row => ({
       model: b.name,
-      'MLP': b.cfg.moe ? `${E} × ${I}, k ${k}` : `${b.cfg.intermediateSize}`,
+      'MLP': b.mlp,
       'params M': b.model.info.params.total / 1e6,
       'active params M': b.model.info.params.activePerToken / 1e6,
       'weights MiB': MiB(b.model.info.weightBytes),
       'experts MiB': MiB(b.expertBytes),
-      ...Object.fromEntries(contexts.map((c) => [`est. MB read/token @${c}`, bytesPerToken(b, c, kvElement) / 1e6])),
+      ...Object.fromEntries(contexts.map((c) => [`est. MB read/token @${c}`, bytesPerToken(b, c) / 1e6])),
     })));
-    console.log(`Bytes read per decoded token: an estimate of weight and KV-cache traffic from the shapes, not a measurement: every non-expert weight once (the tied embedding once, as the LM head; the f32 router included), ${k}/${E} of the expert bytes, and K and V of every cached position (${kvElement}-byte elements). Activations and scratch are left out.\n`);
+    console.log(`Bytes read per decoded token: an estimate of weight and KV-cache traffic from the ledger and the shapes, not a measurement: every non-expert weight once (the tied embedding once, as the LM head; the f32 router included), ${k}/${E} of the expert bytes, and K and V of every cached position (${kvElement}-byte elements). Activations and scratch are left out.\n`);
 
     const ratio = (m: Map<string, number>, a: string, b: string, n: number) => m.get(`${a}@${n}`)! / m.get(`${b}@${n}`)!;
     const ratios: Row[] = [
@@ -234,6 +196,6 @@ export async function moeSuite(gpu: Gpu, opts: BenchOptions): Promise<void> {
     console.log(`MoE decode vs the dense model of its total size: ${decodeTotal.map((r) => r.toFixed(2)).join(', ')}× (${Math.min(...decodeTotal) > 1 ? 'above it at every context' : 'NOT above it at every context'}).`);
   } finally {
     token.dispose();
-    for (const b of benches) b.model.dispose();
+    for (const b of benches) b.dispose();
   }
 }

@@ -44,7 +44,7 @@ describeGpu('the GPU kit, run here on a tiny selection', () => {
     expect(run.code, run.out).toBe(0);
 
     const summary = JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8')) as { phase: string; exit: number }[];
-    expect(summary.map((p) => [p.phase, p.exit])).toEqual([['adapter', 0], ['tests', 0], ['kernels', 0], ['compare', 0], ['transformer', 0], ['mamba', 0], ['retnet', 0], ['f16', 0]]);
+    expect(summary.map((p) => [p.phase, p.exit])).toEqual([['adapter', 0], ['tests', 0], ['kernels', 0], ['compare', 0], ['retention', 0], ['f16', 0]]);
     const read = (name: string) => JSON.parse(readFileSync(join(out, name), 'utf8')) as BenchFile;
     const adapter = read('adapter.json');
     expect(adapter.report.adapter.length).toBeGreaterThan(0);
@@ -58,20 +58,22 @@ describeGpu('the GPU kit, run here on a tiny selection', () => {
     const titles = kernels.tables.map((t) => t.title).join('\n');
     expect(titles).toMatch(/4-bit linear kernels/);
     expect(titles).toMatch(/fastest matvec tuning per layer on .* \(for src\/kernels\/tunings\.ts, class \w+\)/);
-    // The comparison: the bundled models side by side, its JSON report in compare/.
-    const report = readdirSync(join(out, 'compare')).find((f) => f.endsWith('.json'))!;
-    const compared = JSON.parse(readFileSync(join(out, 'compare', report), 'utf8')) as { models: { arch: string }[]; samples: { tokensPerSecond: number }[] };
-    expect(compared.models.map((m) => m.arch)).toEqual(['transformer', 'mamba', 'retnet', 'moe']);
-    for (const s of compared.samples) expect(s.tokensPerSecond).toBeGreaterThan(0);
-    for (const file of ['transformer', 'mamba', 'retnet', 'transformer-f16']) {
-      const rows = read(`bench-${file}.json`).tables.flatMap((t) => t.rows);
-      expect([...new Set(rows.map((r) => r.phase))], file).toEqual(['prefill', 'decode']);
-      for (const r of rows) expect(r['tokens/s']).toBeGreaterThan(0);
+    // The comparisons (f32, then f16): the bundled models side by side, each JSON report in its folder.
+    for (const dir of ['compare', 'compare-f16']) {
+      const report = readdirSync(join(out, dir)).find((f) => f.endsWith('.json'))!;
+      const compared = JSON.parse(readFileSync(join(out, dir, report), 'utf8')) as { models: { arch: string }[]; samples: { tokensPerSecond: number }[] };
+      expect(compared.models.map((m) => m.arch), dir).toEqual(['transformer', 'mamba', 'retnet', 'moe']);
+      expect(compared.samples.length, dir).toBeGreaterThan(0);
+      for (const s of compared.samples) expect(s.tokensPerSecond, dir).toBeGreaterThan(0);
     }
+    // The retention kernels: both forms timed at each length asked for.
+    const retention = read('bench-retention.json').tables.flatMap((t) => t.rows);
+    expect(retention.map((r) => r.T)).toEqual([32, 64]);
+    for (const r of retention) for (const c of ['parallel ms', 'chunkwise ms']) expect(r[c], c).toBeGreaterThan(0);
     const log = readFileSync(join(out, 'run.log'), 'utf8');
-    expect(log).toMatch(/== adapter[\s\S]*== tests[\s\S]*== kernels[\s\S]*== compare[\s\S]*== transformer[\s\S]*== mamba[\s\S]*== retnet[\s\S]*== f16[\s\S]*gpu-check: done/);
+    expect(log).toMatch(/== adapter[\s\S]*== tests[\s\S]*== kernels[\s\S]*== compare[\s\S]*== retention[\s\S]*Crossover: [\s\S]*RETNET_PARALLEL_MAX_T is \d+[\s\S]*== f16[\s\S]*gpu-check: done/);
     // Without shader-f16 the f16 run says it ran in f32, and why.
-    const f16 = read('bench-transformer-f16.json');
+    const f16 = read('bench-compare-f16.json');
     if (!f16.report.features.shaderF16) expect(f16.report.precisionReason).toBe('f32: preferF16 was asked for, but the adapter lacks shader-f16');
   }, 300_000); // every phase: the tests, and each benchmark suite on a tiny selection
 });
