@@ -14,6 +14,8 @@ export type { LoadModelOptions, GenerateOptions, Prompt, FetchFn } from './optio
 export type { ModelInfo, ModelState, LanguageModel } from './models/model';
 export type { EmbeddingMode, LoadProgress, WeightMode } from './models/loader/weights';
 export type { SourceInput } from './models/loader/source';
+export { listCachedModels, deleteCachedModel, MODEL_CACHE } from './models/loader/cache';
+export type { CachedModel } from './models/loader/cache';
 
 export { Gpu } from './runtime/gpu';
 export { DeviceLostError, TesseraError, ERROR_CODES } from './runtime/errors';

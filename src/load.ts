@@ -8,6 +8,8 @@ import { abortError, TesseraError } from './runtime/errors';
 import { Tokenizer } from './runtime/tokenizer';
 import { familyFor } from './models/registry';
 import { openSource, type CheckpointSource, type SourceInput } from './models/loader/source';
+import { cachedSource } from './models/loader/cache';
+import { BUNDLED_PREFIX, bundledModelUrl } from './bundled';
 import { openCheckpoint } from './models/loader/safetensors';
 import { checkLoadOptions, type LoadModelOptions } from './options';
 import { LM } from './lm';
@@ -45,7 +47,9 @@ export async function loadModel(source: SourceInput, options: LoadModelOptions =
   cancelled('before it started');
   const weights = options.weights ?? 'q4';
   const embeddings = options.embeddings ?? (weights === 'q4' ? 'q8' : 'f32');
-  const src = openSource(source, { signal, fetchFn: options.fetchFn, timeoutMs: options.timeoutMs });
+  const net = { signal, fetchFn: options.fetchFn, timeoutMs: options.timeoutMs };
+  const cacheBase = options.cache ? httpBase(source) : null;
+  const src = cacheBase ? await cachedSource(cacheBase, { ...net, onProgress: options.onProgress }) : openSource(source, net);
   const raw = (await readJson(src, 'config.json', true))!;
   const family = familyFor(raw);
   const parsed = family.parse(raw);
@@ -86,6 +90,14 @@ export async function loadModel(source: SourceInput, options: LoadModelOptions =
     model.dispose();
     throw e;
   }
+}
+
+/** The http(s) base URL a source is fetched from (a bundled model's, in a browser), or null for a local one. */
+function httpBase(source: SourceInput): string | null {
+  let url: string | null = null;
+  if (source instanceof URL) url = source.href;
+  else if (typeof source === 'string') url = source.startsWith(BUNDLED_PREFIX) ? bundledModelUrl(source).href : source;
+  return url !== null && /^https?:\/\//i.test(url) ? url : null;
 }
 
 /** eos_token_id as Hugging Face writes it: absent, one id, or a list of ids. */

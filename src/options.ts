@@ -44,6 +44,12 @@ export interface LoadModelOptions {
   fetchFn?: FetchFn;
   /** For URL sources: a read that receives nothing for this long fails (default 30000 ms). */
   timeoutMs?: number;
+  /**
+   * For URL sources (bundled models in a browser too): keep the files in the
+   * browser's Cache Storage and load from there next time, with no network.
+   * Sources on disk or in memory are read as they are.
+   */
+  cache?: boolean;
 }
 
 export interface GenerateOptions {
@@ -68,7 +74,7 @@ export interface GenerateOptions {
 /** What generate() takes: text, chat messages (rendered with the checkpoint's template), or token ids. */
 export type Prompt = string | readonly ChatMessage[] | Int32Array | Uint32Array | readonly number[];
 
-const LOAD_KEYS = ['weights', 'embeddings', 'maxContext', 'device', 'preferF16', 'onProgress', 'prefillChunk', 'signal', 'fetchFn', 'timeoutMs'];
+const LOAD_KEYS = ['weights', 'embeddings', 'maxContext', 'device', 'preferF16', 'onProgress', 'prefillChunk', 'signal', 'fetchFn', 'timeoutMs', 'cache'];
 const GENERATE_KEYS = ['maxNewTokens', 'temperature', 'topK', 'topP', 'seed', 'stop', 'signal', 'continue'];
 
 /** An options argument: undefined, or a plain object whose keys are all known (a typo is an Error, not ignored). */
@@ -100,6 +106,7 @@ export function checkLoadOptions(o: LoadModelOptions | undefined): void {
   if (o.preferF16 !== undefined && o.device !== undefined) {
     throw argumentError(`loadModel: preferF16 applies to the shared device; a given device keeps the precision it was opened with (${o.device.activationType}): pass preferF16 to Gpu.create() instead`);
   }
+  if (o.cache !== undefined && typeof o.cache !== 'boolean') throw argumentError(`loadModel: cache must be true or false, got ${describeValue(o.cache)}`);
   if (o.onProgress !== undefined && typeof o.onProgress !== 'function') throw argumentError(`loadModel: onProgress must be a function, got ${describeValue(o.onProgress)}`);
   checkSourceOptions('loadModel', o);
 }

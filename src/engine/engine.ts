@@ -20,8 +20,8 @@ import { chatCompletions, type ChatCompletions } from './openai';
 export type EngineSource = Exclude<SourceInput, { read: unknown }>;
 
 /** loadModel's options that are plain data, with progress and cancellation. */
-export interface EngineLoadOptions extends Pick<LoadModelOptions, 'weights' | 'embeddings' | 'maxContext' | 'preferF16' | 'prefillChunk' | 'timeoutMs' | 'signal'> {
-  /** Bytes read so far of the weights to place on the device. */
+export interface EngineLoadOptions extends Pick<LoadModelOptions, 'weights' | 'embeddings' | 'maxContext' | 'preferF16' | 'prefillChunk' | 'timeoutMs' | 'signal' | 'cache'> {
+  /** Bytes downloaded into the offline cache, then bytes of the weights placed on the device. */
   onProgress?: (p: LoadProgress) => void;
   /** URL sources: headers for every request (an access token for a gated repository). */
   headers?: Record<string, string>;

@@ -157,8 +157,8 @@ function entrySource(describe: string, entries: Map<string, Entry>, signal: Abor
 }
 
 /** Files held in memory, by name: `{ 'config.json': blob, 'model.safetensors': bytes }`. */
-export function fromMap(map: Record<string, FileData> | Map<string, FileData>, opts: SourceOptions = {}): CheckpointSource {
-  const describe = 'in-memory files';
+export function fromMap(map: Record<string, FileData> | Map<string, FileData>, opts: SourceOptions & { describe?: string } = {}): CheckpointSource {
+  const describe = opts.describe ?? 'in-memory files';
   const pairs = map instanceof Map ? [...map] : Object.entries(map);
   return entrySource(describe, new Map(pairs.map(([name, data]) => [name, entryOf(describe, name, data)])), opts.signal);
 }

@@ -26,7 +26,10 @@ export type EmbeddingMode = 'q8' | 'q4' | 'f32';
 export const MAX_WEIGHT = 1e8;
 
 /** Bytes of checkpoint tensor data read so far, of the total the model needs. */
-export interface LoadProgress { loadedBytes: number; totalBytes: number; tensor: string }
+/** How far a load is: files fetched into the offline cache ('download'), then weights placed on the device ('weights'). */
+export type LoadProgress =
+  | { phase: 'download'; loadedBytes: number; totalBytes: number; file: string }
+  | { phase: 'weights'; loadedBytes: number; totalBytes: number; tensor: string };
 
 /** How the weights of a load are read and stored. */
 export interface UploadOptions {
@@ -222,7 +225,7 @@ export class WeightUploader {
       if (Math.abs(v) > MAX_WEIGHT) throw new Error(`tensor '${name}': value ${v} at index ${i} is too large to run in float32 (|w| > ${MAX_WEIGHT})`);
     }
     this.loadedBytes += this.src.info(name).byteLength;
-    this.opts.onProgress?.({ loadedBytes: this.loadedBytes, totalBytes: this.totalBytes, tensor: name });
+    this.opts.onProgress?.({ phase: 'weights', loadedBytes: this.loadedBytes, totalBytes: this.totalBytes, tensor: name });
     return data;
   }
 }
