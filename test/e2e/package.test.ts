@@ -5,7 +5,9 @@
 // Node, and say what to install when Dawn is missing; type-check under
 // nodenext, node16 and bundler resolution without skipLibCheck; and build
 // into a Vite web app with no warning and no Node module, which runs the
-// model in headless Chromium. Installs come from the npm cache `npm ci` filled.
+// model in headless Chromium; and build the README's web app example, whose
+// engine runs in the package's worker and loads offline after a reload.
+// Installs come from the npm cache `npm ci` filled.
 
 import { execFile } from 'node:child_process';
 import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
@@ -179,38 +181,27 @@ try {
     expect(built.code, built.out).toBe(0);
     expect(built.out.trim(), 'vite build warnings').toBe('');
     const assets = join(web, 'dist', 'assets');
-    const js = readdirSync(assets).filter((f) => f.endsWith('.js')).map((f) => readFileSync(join(assets, f), 'utf8')).join('\n');
-    expect(js).not.toMatch(/["'`]node:/);
-    expect(js).not.toMatch(/from\s*["']webgpu["']|import\(\s*["']webgpu["']\)/);
+    // The engine's worker is emitted beside the page's code (the app bundler finds it from createWorkerEngine,
+    // used or not) and loaded only by an app that starts one: the page's size leaves it out.
+    const files = readdirSync(assets).filter((f) => f.endsWith('.js'));
+    const read = (fs: string[]) => fs.map((f) => readFileSync(join(assets, f), 'utf8')).join('\n');
+    const js = read(files.filter((f) => !f.startsWith('worker-')));
+    for (const code of [js, read(files)]) {
+      expect(code).not.toMatch(/["'`]node:/);
+      expect(code).not.toMatch(/from\s*["']webgpu["']|import\(\s*["']webgpu["']\)/);
+    }
     const gz = gzipSync(js).length;
     console.log(`browser bundle with the library and its dependencies: ${js.length} bytes minified, ${gz} gzipped`);
     expect(gz).toBeLessThan(150_000);
 
-    const server: Server = createServer((req, res) => {
-      const path = normalize(decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname)).replace(/^[/\\]+/, '') || 'index.html';
-      const [dir, file] = path.startsWith('model/') ? [join(consumer, 'model'), path.slice(6)]
-        : path.startsWith('models/') ? [join(consumer, 'node_modules', pkg.name, 'models'), path.slice(7)]
-        : [join(web, 'dist'), path];
-      let body: Buffer;
-      try {
-        body = readFileSync(join(dir, file));
-      } catch {
-        return void res.writeHead(404).end();
-      }
-      const m = /^bytes=(\d+)-(\d+)$/.exec(req.headers.range ?? '');
-      const type = { '.html': 'text/html', '.js': 'text/javascript' }[extname(file)] ?? 'application/octet-stream';
-      if (!m) return void res.writeHead(200, { 'content-type': type, 'content-length': body.length }).end(req.method === 'HEAD' ? undefined : body);
-      const [a, b] = [Number(m[1]), Math.min(Number(m[2]), body.length - 1)];
-      res.writeHead(206, { 'content-range': `bytes ${a}-${b}/${body.length}`, 'content-length': b - a + 1 }).end(body.subarray(a, b + 1));
-    });
-    await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
+    const server = await serveApp(join(web, 'dist'), consumer);
     const browser = await chromium.launch({
       executablePath: '/usr/bin/chromium',
       args: ['--no-sandbox', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--enable-unsafe-webgpu', '--use-webgpu-adapter=swiftshader'],
     });
     try {
       const page = await browser.newPage();
-      await page.goto(`http://127.0.0.1:${(server.address() as { port: number }).port}/`);
+      await page.goto(server.url);
       await page.waitForFunction(() => window.__result !== undefined, undefined, { timeout: 120_000 });
       const r = (await page.evaluate(() => window.__result)) as { error?: string; logits: number[]; backend: string; bundled: string };
       expect(r.error, r.error).toBeUndefined();
@@ -222,7 +213,84 @@ try {
       server.close();
     }
   });
+
+  it("builds the README's web app example, whose engine runs in the package's worker and loads offline after a reload", async () => {
+    const readme = readFileSync(join(root, 'README.md'), 'utf8');
+    const example = /<!-- example: [^>]*-->\n```ts\n([\s\S]*?)```/.exec(readme)?.[1];
+    expect(example, 'the README holds the example').toBeTruthy();
+    const app = join(consumer, 'webapp');
+    mkdirSync(app, { recursive: true });
+    writeFileSync(join(app, 'index.html'), '<!doctype html><html><body><progress></progress><pre id="out"></pre><script type="module" src="./main.ts"></script></body></html>');
+    writeFileSync(join(app, 'main.ts'), example!);
+    writeFileSync(join(app, 'vite.config.mjs'), "export default { build: { target: 'es2022' }, worker: { format: 'es' } };");
+    const built = await sh(process.execPath, [join(consumer, 'node_modules', 'vite', 'bin', 'vite.js'), 'build', '--logLevel', 'warn'], app);
+    expect(built.code, built.out).toBe(0);
+    expect(built.out.trim(), 'vite build warnings').toBe('');
+    const assets = readdirSync(join(app, 'dist', 'assets'));
+    expect(assets.filter((f) => /^worker-.*\.js$/.test(f)), 'the app bundler packed the engine\'s worker').toHaveLength(1);
+
+    const server = await serveApp(join(app, 'dist'), consumer);
+    const browser = await chromium.launch({
+      executablePath: '/usr/bin/chromium',
+      args: ['--no-sandbox', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--enable-unsafe-webgpu', '--use-webgpu-adapter=swiftshader'],
+    });
+    try {
+      const page = await browser.newPage();
+      const errors: string[] = [];
+      page.on('pageerror', (e) => errors.push(String(e)));
+      const answered = async () => {
+        await page.waitForFunction(() => (document.querySelector('#out')?.textContent ?? '').length >= 16, undefined, { timeout: 120_000 }).catch((e) => {
+          throw new Error(`${(e as Error).message}; page errors: ${errors.join('; ')}`);
+        });
+        return page.evaluate(() => ({ text: document.querySelector('#out')!.textContent!, progress: document.querySelector('progress')!.value }));
+      };
+      await page.goto(server.url);
+      const first = await answered();
+      expect(first.progress).toBe(1);
+      expect(server.requests.some((r) => r.startsWith('models/transformer/'))).toBe(true);
+      // Reloaded with the model's files refused: it answers from the cache.
+      await page.route('**/models/**', (r) => r.abort());
+      server.requests.length = 0;
+      await page.reload();
+      const second = await answered();
+      expect(second.text.length).toBeGreaterThanOrEqual(16);
+      expect(server.requests.filter((r) => r.startsWith('models/'))).toEqual([]);
+      expect(errors).toEqual([]);
+    } finally {
+      await browser.close();
+      server.close();
+    }
+  });
 });
+
+/**
+ * Serves a built web app on 127.0.0.1: its files, the test checkpoint under
+ * model/ and the package's bundled models under models/ (as an app copies
+ * them), with byte ranges. Records the paths asked for.
+ */
+async function serveApp(dist: string, consumer: string): Promise<{ url: string; requests: string[]; close(): void }> {
+  const requests: string[] = [];
+  const server: Server = createServer((req, res) => {
+    const path = normalize(decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname)).replace(/^[/\\]+/, '') || 'index.html';
+    requests.push(path);
+    const [dir, file] = path.startsWith('model/') ? [join(consumer, 'model'), path.slice(6)]
+      : path.startsWith('models/') ? [join(consumer, 'node_modules', pkg.name, 'models'), path.slice(7)]
+      : [dist, path];
+    let body: Buffer;
+    try {
+      body = readFileSync(join(dir, file));
+    } catch {
+      return void res.writeHead(404).end();
+    }
+    const m = /^bytes=(\d+)-(\d+)$/.exec(req.headers.range ?? '');
+    const type = { '.html': 'text/html', '.js': 'text/javascript' }[extname(file)] ?? 'application/octet-stream';
+    if (!m) return void res.writeHead(200, { 'content-type': type, 'content-length': body.length }).end(req.method === 'HEAD' ? undefined : body);
+    const [a, b] = [Number(m[1]), Math.min(Number(m[2]), body.length - 1)];
+    res.writeHead(206, { 'content-range': `bytes ${a}-${b}/${body.length}`, 'content-length': b - a + 1 }).end(body.subarray(a, b + 1));
+  });
+  await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
+  return { url: `http://127.0.0.1:${(server.address() as { port: number }).port}/`, requests, close: () => server.close() };
+}
 
 declare global {
   interface Window { __result?: unknown }
