@@ -172,8 +172,9 @@ run() {
   # The kit carries no onnxruntime-web: the peer runs in the browser bench (npm run bench:browser).
   local compare=(--preset 135m --profile --peer none) f16=(--preset 135m --peer none) retention=()
   if [ $tiny = 1 ]; then
-    compare=(--preset tiny --prompts 8 --contexts 16 --repeats 1 --peer none)
-    f16=("${compare[@]}")
+    # Two architectures, then one in f16: the plumbing is what a tiny run checks (npm test compares all four).
+    compare=(--preset tiny --archs transformer,mamba --prompts 8 --contexts 16 --repeats 1 --peer none)
+    f16=(--preset tiny --archs transformer --prompts 8 --contexts 16 --repeats 1 --peer none)
     retention=(--prompts 32,64 --repeats 1)
     tests=(test/kernels/rmsnorm.test.ts test/kernels/tunings.test.ts)
   fi
