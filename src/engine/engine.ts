@@ -13,6 +13,7 @@ import type { SourceInput } from '../models/loader/source';
 import type { LoadProgress } from '../models/loader/weights';
 import type { MemoryReport } from '../runtime/ledger';
 import { TesseraError, withCode } from '../runtime/errors';
+import { isAbortSignal } from '../models/loader/source';
 import type { GenerateOptions, LoadModelOptions, Prompt } from '../options';
 import { chatCompletions, type ChatCompletions } from './openai';
 
@@ -77,6 +78,8 @@ export function createEngine(): Engine {
   let lm: LM | null = null;
   let modelId: string | null = null;
   let loading = 0;
+  /** Cancels the load in progress when a later load() or dispose() replaces it. */
+  let pending: AbortController | null = null;
   const current = (op: string): LM => {
     if (!lm) throw new TesseraError('NO_MODEL', `${op}: no model is loaded; call load() first`);
     return lm;
@@ -90,16 +93,22 @@ export function createEngine(): Engine {
     },
     async load(source, opts = {}) {
       const me = ++loading;
+      pending?.abort(new Error('replaced by a later load()'));
+      const ctl = (pending = new AbortController());
       lm?.dispose();
       lm = null;
+      const given = (opts as { signal?: unknown }).signal;
+      const signal = isAbortSignal(given) ? AbortSignal.any([given, ctl.signal]) : given === undefined ? ctl.signal : given;
       let loaded: LM;
       try {
-        loaded = await loadModel(source as SourceInput, toLoadOptions(opts));
+        loaded = await loadModel(source as SourceInput, toLoadOptions({ ...opts, signal: signal as AbortSignal }));
       } catch (e) {
         throw withCode(e, 'LOAD_FAILED');
+      } finally {
+        if (pending === ctl) pending = null;
       }
       if (me !== loading) {
-        // A later load() or dispose() came while this one ran: it wins.
+        // A later load() or dispose() came as this one finished: it wins.
         loaded.dispose();
         throw new TesseraError('ABORTED', 'load: replaced by a later load() or dispose()', { name: 'AbortError' });
       }
@@ -130,6 +139,7 @@ export function createEngine(): Engine {
     },
     async dispose() {
       loading++;
+      pending?.abort(new Error('the engine was disposed'));
       lm?.dispose();
       lm = null;
     },

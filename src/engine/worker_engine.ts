@@ -78,8 +78,14 @@ export function engineOverPort(port: Port): WorkerEngine {
     if (broken) throw broken;
     const id = ++nextId;
     const call: Call = { queue: [], wake: null };
+    try {
+      post({ kind: 'call', id, op, args });
+    } catch (e) {
+      // A function, a Gpu or a CheckpointSource cannot be cloned into the worker.
+      if ((e as { name?: string }).name !== 'DataCloneError') throw e;
+      throw new TesseraError('INVALID_ARGUMENT', `${op}: its arguments must be plain data to reach the worker (no functions such as fetchFn, no device, no CheckpointSource; use headers for a token): ${(e as Error).message}`);
+    }
     calls.set(id, call);
-    post({ kind: 'call', id, op, args });
     const next = async (): Promise<FromWorker> => {
       while (call.queue.length === 0) await new Promise<void>((r) => (call.wake = r));
       call.wake = null;

@@ -111,7 +111,15 @@ for (const [mode, make] of [['in this thread', createEngine], ['across a message
       await expect(engine.load(broken)).rejects.toMatchObject({ code: 'LOAD_FAILED', message: expect.stringMatching(/config\.json/) });
       expect(engine.info).toBeNull();
       await expect(engine.load('bundled:nope')).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', message: expect.stringMatching(/unknown bundled model "nope"/) });
+      // A load replaced by a later one is cancelled; the later one wins.
+      const replaced = engine.load('bundled:mamba', { maxContext: 64 }).then(() => null, (e: unknown) => e);
       await engine.load('bundled:transformer', { maxContext: 64 });
+      expect(await replaced).toMatchObject({ name: 'AbortError', code: 'ABORTED' });
+      expect(engine.info?.modelType).toBe('llama');
+      if (mode === 'across a message port') {
+        await expect(engine.load('bundled:transformer', { fetchFn: fetch } as never)).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', message: expect.stringMatching(/plain data/) });
+        await engine.load('bundled:transformer', { maxContext: 64 });
+      }
       const logits = await engine.logits([1, 2, 3]);
       expect(logits).toBeInstanceOf(Float32Array);
       expect(logits.length).toBe(3 * 67);
