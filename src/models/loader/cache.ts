@@ -140,12 +140,18 @@ async function put(cache: Cache, url: string, response: Response, base: string, 
 
 /** Refuses a download the origin's storage cannot hold, before any byte is stored. */
 async function checkRoom(base: string, total: number): Promise<void> {
-  const estimate = await navigator.storage?.estimate?.().catch(() => null);
+  const estimate = await storageEstimate();
   if (estimate?.quota !== undefined && estimate.usage !== undefined && estimate.quota - estimate.usage < total) throw await quotaError(base, total, null);
 }
 
+/** What the browser says of this origin's storage, where it says anything. */
+async function storageEstimate(): Promise<StorageEstimate | null> {
+  if (typeof navigator === 'undefined' || !navigator.storage?.estimate) return null;
+  return navigator.storage.estimate().catch(() => null);
+}
+
 async function quotaError(base: string, total: number, cause: unknown): Promise<TesseraError> {
-  const e = await navigator.storage?.estimate?.().catch(() => null);
+  const e = await storageEstimate();
   const room = e?.quota !== undefined && e.usage !== undefined ? `; this site uses ${e.usage} of its ${e.quota} bytes` : '';
   return new TesseraError('QUOTA_EXCEEDED', `caching ${base}: the browser's storage quota is exhausted (the model needs ${total} bytes${room}); delete cached models (deleteCachedModel) or free space, or load it without the cache`, { cause });
 }
