@@ -120,6 +120,10 @@ for (const [mode, make] of [['in this thread', createEngine], ['across a message
         await expect(engine.load('bundled:transformer', { fetchFn: fetch } as never)).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', message: expect.stringMatching(/plain data/) });
         await engine.load('bundled:transformer', { maxContext: 64 });
       }
+      // The offline cache: a folder on disk is read as it is; a URL needs Cache Storage, which Node lacks.
+      await expect(engine.load('http://127.0.0.1:9/model/', { cache: true })).rejects.toMatchObject({ code: 'CACHE', message: expect.stringMatching(/Cache Storage is not available here/) });
+      await expect(engine.load('bundled:transformer', { cache: 'yes' as never })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', message: expect.stringMatching(/cache must be true or false/) });
+      await engine.load('bundled:transformer', { maxContext: 64, cache: true });
       const logits = await engine.logits([1, 2, 3]);
       expect(logits).toBeInstanceOf(Float32Array);
       expect(logits.length).toBe(3 * 67);
