@@ -1,11 +1,13 @@
 // Tessera's public API.
 
 export { loadModel } from './load';
+export { estimateModel } from './estimate';
+export type { EstimateOptions, ModelEstimate } from './estimate';
 export { BUNDLED_MODELS, bundledModelUrl } from './bundled';
 export type { BundledModelName } from './bundled';
 export { LM } from './lm';
 export { createEngine } from './engine/engine';
-export type { Engine, EngineLoadOptions, EngineMemory, EngineSource } from './engine/engine';
+export type { Engine, EngineEstimateOptions, EngineLoadOptions, EngineMemory, EngineSource } from './engine/engine';
 export { createWorkerEngine } from './engine/worker_engine';
 export type { WorkerEngine, WorkerEngineOptions } from './engine/worker_engine';
 export type * from './engine/openai';

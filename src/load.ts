@@ -22,7 +22,7 @@ const shared = new Map<boolean, Promise<Gpu>>();
  * use. A failed open is not kept (the next load tries again), nor is a lost
  * device (the next load opens a fresh one).
  */
-async function sharedGpu(preferF16: boolean): Promise<Gpu> {
+export async function sharedGpu(preferF16: boolean): Promise<Gpu> {
   const current = shared.get(preferF16);
   const gpu = await current?.catch(() => null);
   if (gpu && !gpu.lost) return gpu;

@@ -16,6 +16,7 @@ import { TesseraError, withCode } from '../runtime/errors';
 import { isAbortSignal } from '../models/loader/source';
 import type { GenerateOptions, LoadModelOptions, Prompt } from '../options';
 import { chatCompletions, type ChatCompletions } from './openai';
+import { estimateModel, type ModelEstimate } from '../estimate';
 
 /** What an engine loads: a URL (or 'bundled:NAME'), picked files, or a name -> bytes map. */
 export type EngineSource = Exclude<SourceInput, { read: unknown }>;
@@ -28,10 +29,15 @@ export interface EngineLoadOptions extends Pick<LoadModelOptions, 'weights' | 'e
   headers?: Record<string, string>;
 }
 
+/** estimateModel's options that are plain data. */
+export type EngineEstimateOptions = Pick<EngineLoadOptions, 'weights' | 'embeddings' | 'maxContext' | 'prefillChunk' | 'preferF16' | 'timeoutMs' | 'signal' | 'headers'>;
+
 /** Device memory by category, with the conversation's state bytes. */
 export type EngineMemory = MemoryReport & { stateBytes: number };
 
 export interface Engine {
+  /** "Will it fit": the bytes a model would take on this device, from its config and headers, before any download. */
+  estimate(source: EngineSource, opts?: EngineEstimateOptions): Promise<ModelEstimate>;
   /** Loads a model, replacing the one loaded before (which is disposed first). */
   load(source: EngineSource, opts?: EngineLoadOptions): Promise<ModelInfo>;
   /** The loaded model's description; null before load() and after dispose(). */
@@ -115,6 +121,9 @@ export function createEngine(): Engine {
       lm = loaded;
       modelId = sourceId(source);
       return lm.info;
+    },
+    async estimate(source, opts = {}) {
+      return estimateModel(source as SourceInput, toLoadOptions(opts));
     },
     async *generate(prompt, opts) {
       yield* current('generate').generate(prompt, opts);

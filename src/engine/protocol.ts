@@ -7,7 +7,7 @@
 import { errorCode, TesseraError, type ErrorCode } from '../runtime/errors';
 
 /** The engine methods a call names. */
-export type EngineOp = 'load' | 'generate' | 'logits' | 'stats' | 'memory' | 'saveState' | 'restoreState' | 'reset' | 'dispose';
+export type EngineOp = 'estimate' | 'load' | 'generate' | 'logits' | 'stats' | 'memory' | 'saveState' | 'restoreState' | 'reset' | 'dispose';
 
 export type ToWorker =
   | { kind: 'call'; id: number; op: EngineOp; args: unknown[] }

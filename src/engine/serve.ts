@@ -28,6 +28,8 @@ export function serveEngine(endpoint: Endpoint): void {
     const signal = controllers.get(id)!.signal;
     const args = op.args;
     switch (op.op) {
+      case 'estimate':
+        return engine.estimate(args[0] as never, { ...(args[1] as object), signal });
       case 'load': {
         const opts = (args[1] ?? {}) as Record<string, unknown>;
         if (typeof opts !== 'object' || opts === null) throw new TesseraError('INVALID_ARGUMENT', 'load: options must be an object');

@@ -4,7 +4,8 @@
 // streams back as it comes (the worker does not wait for the page to pull);
 // breaking out of the loop or the signal stops it in the worker.
 
-import type { Engine, EngineLoadOptions, EngineMemory, EngineSource } from './engine';
+import type { Engine, EngineEstimateOptions, EngineLoadOptions, EngineMemory, EngineSource } from './engine';
+import type { ModelEstimate } from '../estimate';
 import { CHANNEL, fromWire, type EngineOp, type FromWorker, type ToWorker } from './protocol';
 import { chatCompletions } from './openai';
 import type { GenerationStats } from '../lm';
@@ -118,6 +119,11 @@ export function engineOverPort(port: Port): WorkerEngine {
     },
     get modelId() {
       return modelId;
+    },
+    async estimate(source: EngineSource, o: EngineEstimateOptions = {}) {
+      const { signal, ...rest } = o;
+      checkSignal('estimate', signal);
+      return request<ModelEstimate>('estimate', [source instanceof URL ? source.href : source, rest], undefined, signal);
     },
     async load(source: EngineSource, o: EngineLoadOptions = {}) {
       const { onProgress, signal, ...rest } = o;

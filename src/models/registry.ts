@@ -5,7 +5,9 @@ import type { Gpu } from '../runtime/gpu';
 import type { Tensor } from '../runtime/tensor';
 import type { LanguageModel } from './model';
 import type { TensorSource, UploadOptions } from './loader/weights';
-import { checkWorkspace, prefillChunkOf } from './blocks/workspace';
+import { checkWorkspace, prefillChunkOf, type BufferSpec } from './blocks/workspace';
+import { DTYPE_BYTES } from '../runtime/tensor';
+import { attnDecodeScratchShape } from '../kernels/attn_decode';
 import { parseTransformerConfig } from './transformer/config';
 import { checkTransformerCheckpoint, loadTransformerWeights, transformerTensorShapes } from './transformer/weights';
 import { TransformerModel, transformerWorkspace } from './transformer/model';
@@ -34,11 +36,32 @@ export interface ParsedConfig {
   nLayers: number;
 }
 
+/** Device bytes a model takes besides its weights, from its config alone. */
+export interface FamilyPlan {
+  /** The context its state is sized for; null where the state does not grow with it. */
+  maxContext: number | null;
+  /** The conversation's state: the KV cache at maxContext, or the recurrent state. */
+  stateBytes: number;
+  /** Activations and scratch for a prefill chunk, and the LM head's. */
+  workspaceBytes: number;
+  /** The largest single buffer of the state or the workspace (one K or V layer, one activation), against the device's per-buffer limit. */
+  largestBufferBytes: number;
+}
+
+export interface PlanOptions {
+  maxContext?: number;
+  prefillChunk?: number;
+  /** 'f16' where the device runs f16 activations. */
+  activations: 'f32' | 'f16';
+}
+
 export interface FamilyEntry {
   /** Parses config.json; throws a clear Error naming the key for anything unsupported. */
   parse(raw: Record<string, unknown>): ParsedConfig;
   /** The tensors a checkpoint of this config holds: names as its published checkpoints store them, with their shapes. */
   shapes(raw: Record<string, unknown>): Map<string, number[]>;
+  /** Sizes the state and workspace (see FamilyPlan); throws on a maxContext the model does not allow. */
+  plan(raw: Record<string, unknown>, opts: PlanOptions): FamilyPlan;
   /** Checks what fits the device (state, workspace) before any weight is read, then loads. */
   load(gpu: Gpu, raw: Record<string, unknown>, src: TensorSource, opts: LoadOptions): Promise<LanguageModel>;
 }
@@ -61,13 +84,21 @@ const transformer: FamilyEntry = {
     return { eosTokenIds: cfg.eosTokenIds, largestMatrix: [wide, D], tensorCount: tensorCount(cfg, transformerTensorShapes), nLayers: cfg.nLayers };
   },
   shapes: (raw) => transformerTensorShapes(parseTransformerConfig(raw)),
+  plan(raw, opts) {
+    const cfg = parseTransformerConfig(raw);
+    const maxContext = transformerContext(cfg, raw, opts.maxContext);
+    const chunk = prefillChunkOf(opts.prefillChunk, maxContext);
+    const act = DTYPE_BYTES[opts.activations];
+    const kv = 2 * cfg.nLayers * maxContext * cfg.nKvHeads * cfg.headDim * act;
+    const scratch = attnDecodeScratchShape(maxContext, cfg.nHeads, cfg.headDim).reduce((a, b) => a * b, 4);
+    const ws = transformerWorkspace(cfg, chunk);
+    const experts = cfg.moe ? cfg.moe.nExperts * cfg.moe.expertSize * cfg.hiddenSize * (0.5 + 4 / 32) : 0;
+    const largest = Math.max(kv / (2 * cfg.nLayers), largestSpec(ws, act), experts);
+    return { maxContext, stateBytes: kv + scratch, workspaceBytes: workspaceBytes(ws, act, cfg.hiddenSize, cfg.vocabSize), largestBufferBytes: largest };
+  },
   async load(gpu, raw, src, opts) {
     const cfg = parseTransformerConfig(raw);
-    const maxContext = opts.maxContext ?? cfg.maxPositionEmbeddings;
-    if (!Number.isInteger(maxContext) || maxContext < 1) throw new Error(`loadModel: maxContext must be a positive integer, got ${opts.maxContext}`);
-    if (maxContext > cfg.maxPositionEmbeddings) {
-      throw new Error(`loadModel: maxContext ${maxContext} exceeds the model's ${cfg.maxPositionEmbeddings} positions (max_position_embeddings${cfg.maxPositionEmbeddings < (raw.max_position_embeddings as number) ? ', capped by its sliding window' : ''})`);
-    }
+    const maxContext = transformerContext(cfg, raw, opts.maxContext);
     // Before any weight is read: the tensors are the config's, the KV cache and the workspace each fit a buffer.
     const shapes = checkTransformerCheckpoint(src, cfg);
     if (cfg.moe) checkExpertStacks(gpu, cfg.moe, cfg.hiddenSize);
@@ -86,6 +117,14 @@ const mamba: FamilyEntry = {
     return { eosTokenIds: cfg.eosTokenIds, largestMatrix: [cfg.intermediateSize, cfg.hiddenSize], tensorCount: tensorCount(cfg, mambaTensorShapes), nLayers: cfg.nLayers };
   },
   shapes: (raw) => mambaTensorShapes(parseMambaConfig(raw)),
+  plan(raw, opts) {
+    const cfg = parseMambaConfig(raw);
+    const act = DTYPE_BYTES[opts.activations];
+    const { nLayers: L, intermediateSize: Di, stateSize: N, convKernel: Kc } = cfg;
+    const stateBytes = L * (Di * Math.max(1, Kc - 1) * act + Di * N * 4); // conv state, then the f32 SSM state
+    const ws = mambaWorkspace(cfg, prefillChunkOf(opts.prefillChunk));
+    return { maxContext: null, stateBytes, workspaceBytes: workspaceBytes(ws, act, cfg.hiddenSize, cfg.vocabSize), largestBufferBytes: largestSpec(ws, act) };
+  },
   async load(gpu, raw, src, opts) {
     const cfg = parseMambaConfig(raw);
     // maxContext (checked by loadModel) does not apply: the state is the same size at any length.
@@ -105,6 +144,13 @@ const retnet: FamilyEntry = {
     return { eosTokenIds: cfg.eosTokenIds, largestMatrix: [wide, cfg.hiddenSize], tensorCount: tensorCount(cfg, retnetTensorShapes), nLayers: cfg.nLayers };
   },
   shapes: (raw) => retnetTensorShapes(parseRetNetConfig(raw)),
+  plan(raw, opts) {
+    const cfg = parseRetNetConfig(raw);
+    const act = DTYPE_BYTES[opts.activations];
+    const stateBytes = cfg.nLayers * cfg.nHeads * cfg.keyDim * cfg.valueDim * 4; // S, f32
+    const ws = retnetWorkspace(cfg, prefillChunkOf(opts.prefillChunk));
+    return { maxContext: null, stateBytes, workspaceBytes: workspaceBytes(ws, act, cfg.hiddenSize, cfg.vocabSize), largestBufferBytes: largestSpec(ws, act) };
+  },
   async load(gpu, raw, src, opts) {
     const cfg = parseRetNetConfig(raw);
     // maxContext (checked by loadModel) does not apply: the state is the same size at any length.
@@ -115,6 +161,26 @@ const retnet: FamilyEntry = {
     return buildOrFree(weights.all, () => new RetNetModel(gpu, cfg, weights, { prefillChunk: chunk }));
   },
 };
+
+/** The context a transformer's KV cache is sized for: maxContext, checked, or the model's own. */
+function transformerContext(cfg: ReturnType<typeof parseTransformerConfig>, raw: Record<string, unknown>, asked: number | undefined): number {
+  const maxContext = asked ?? cfg.maxPositionEmbeddings;
+  if (!Number.isInteger(maxContext) || maxContext < 1) throw new Error(`loadModel: maxContext must be a positive integer, got ${asked}`);
+  if (maxContext > cfg.maxPositionEmbeddings) {
+    throw new Error(`loadModel: maxContext ${maxContext} exceeds the model's ${cfg.maxPositionEmbeddings} positions (max_position_embeddings${cfg.maxPositionEmbeddings < (raw.max_position_embeddings as number) ? ', capped by its sliding window' : ''})`);
+  }
+  return maxContext;
+}
+
+const specBytes = (s: BufferSpec, act: number) => s.shape.reduce((a, b) => a * b, 1) * (s.dtype ? DTYPE_BYTES[s.dtype] : act);
+const largestSpec = (specs: Record<string, BufferSpec>, act: number) => Math.max(0, ...Object.values(specs).map((s) => specBytes(s, act)));
+
+/** Bytes of a workspace and of the LM head's buffers (the last row, its normed copy, one row of logits). */
+function workspaceBytes(specs: Record<string, BufferSpec>, act: number, D: number, V: number): number {
+  let bytes = D * act + D * 4 + V * 4;
+  for (const s of Object.values(specs)) bytes += specBytes(s, act);
+  return bytes;
+}
 
 /** The experts of a projection are one 4-bit (E * rows, cols) binding: refuse, with the sizes, a stack that does not fit. */
 function checkExpertStacks(gpu: Gpu, moe: NonNullable<ReturnType<typeof parseTransformerConfig>['moe']>, D: number): void {

@@ -53,7 +53,7 @@ async function manifestOf(cache: Cache, base: string): Promise<CachedModel | nul
 }
 
 /** The files of a model, as the loader will ask for them: config, tokenizer files, weights (one file or an index and its shards). */
-async function filesToFetch(net: CheckpointSource): Promise<string[]> {
+export async function filesToFetch(net: CheckpointSource): Promise<string[]> {
   const names = ['config.json'];
   for (const n of OPTIONAL) if (await net.has(n)) names.push(n);
   if (await net.has('model.safetensors')) names.push('model.safetensors');
