@@ -16,12 +16,17 @@ const showError = (e: unknown) => {
   errorBox.textContent = err.code ? `${err.message} (${err.code})` : String(err.message ?? e);
 };
 
-if (!('gpu' in navigator)) {
+/** No WebGPU here (or no adapter): say so and what to use, and leave the controls off. */
+function noWebGpu(detail = ''): void {
   const box = $('no-webgpu');
   box.hidden = false;
-  box.textContent = 'This browser has no WebGPU, which Tessera runs on. Use a recent Chrome or Edge (WebGPU is on by default), Safari 26, or Firefox 141 or later; on Linux, Chrome needs --enable-unsafe-webgpu. Nothing else on this page can run without it.';
+  box.textContent = `This browser has no WebGPU${detail ? ` (${detail})` : ''}, which Tessera runs on. Use a recent Chrome or Edge (WebGPU is on by default), Safari 26, or Firefox 141 or later; on Linux, Chrome needs --enable-unsafe-webgpu. Nothing else on this page can run without it.`;
   for (const b of Object.values(buttons)) b.disabled = true;
   status.textContent = 'no WebGPU';
+}
+
+if (!('gpu' in navigator)) {
+  noWebGpu();
   throw new Error('no WebGPU');
 }
 
@@ -54,6 +59,7 @@ async function load(source: string | File[], label: string): Promise<void> {
   } catch (e) {
     status.textContent = `${label}: not loaded`;
     showError(e);
+    if ((e as { code?: string }).code === 'NO_WEBGPU') noWebGpu((e as Error).message);
   }
 }
 

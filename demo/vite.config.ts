@@ -5,7 +5,8 @@ import { defineConfig } from 'vite';
 // The demo as a static site (demo/dist) that works from any folder: relative
 // asset URLs, the engine's worker as an ES module, and the bundled models
 // copied beside the code, where the worker looks for them (../models/ from
-// assets/). `npm run demo` serves the same page from the sources.
+// assets/). bench.html is the benchmark's page (bench/page), without the
+// peer. `npm run demo` serves the same pages from the sources.
 const root = fileURLToPath(new URL('.', import.meta.url));
 const models = fileURLToPath(new URL('../models/', import.meta.url));
 const outDir = fileURLToPath(new URL('./dist/', import.meta.url));
@@ -17,7 +18,7 @@ export default defineConfig({
   root,
   base: './',
   worker: { format: 'es' },
-  build: { outDir, emptyOutDir: true, target: 'es2022' },
+  build: { outDir, emptyOutDir: true, target: 'es2022', rolldownOptions: { input: { index: `${root}index.html`, bench: `${root}bench.html` } } },
   plugins: [
     {
       name: 'bundled-models',

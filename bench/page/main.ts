@@ -38,7 +38,8 @@ async function main(): Promise<void> {
     bundled: (name) => new URL(`models/${name}/`, location.href).href,
   };
   // The peer: onnxruntime-web from the server's ort/ folder (its .mjs and .wasm together), on the execution providers asked for.
-  const eps = (q.get('peer') ?? 'webgpu,wasm').split(',').filter((ep) => ep !== 'none') as OrtEp[];
+  // A page may set its default (the demo's ships no onnxruntime-web: data-peer="none").
+  const eps = (q.get('peer') ?? document.body.dataset.peer ?? 'webgpu,wasm').split(',').filter((ep) => ep !== 'none') as OrtEp[];
   if (eps.length) {
     const base = new URL('ort/', location.href).href;
     const ort = (await import(/* @vite-ignore */ `${base}ort.webgpu.min.mjs`)) as OrtModule;

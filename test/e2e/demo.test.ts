@@ -5,7 +5,8 @@
 // reload loads from the offline cache with every request for the model's
 // files refused, and a corrupt model.safetensors dropped onto the page shows
 // an error while the page goes on working with another model. Screenshots go
-// to test-artifacts/.
+// to test-artifacts/. The benchmark page it links to runs and draws its charts;
+// without WebGPU the page says what to do.
 
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -121,5 +122,33 @@ describeGpu('the demo in headless Chromium', () => {
     await page.selectOption('#bundled', 'mamba');
     await ready();
     expect((await generate('ROMEO:', 8)).length).toBeGreaterThanOrEqual(8);
+  });
+
+  it('links to the benchmark page, which compares the bundled models and draws its charts', async () => {
+    await page.goto(served.url);
+    const href = await page.getByRole('link', { name: 'The benchmark' }).getAttribute('href');
+    await page.goto(new URL(`${href}?preset=tiny&archs=mamba&prompts=8&contexts=16&repeats=1&steps=2`, served.url).href);
+    await page.waitForFunction(() => (window as { __result?: unknown }).__result !== undefined, undefined, { timeout: 120_000 });
+    const r = (await page.evaluate(() => (window as { __result?: unknown }).__result)) as { error?: string; models: { arch: string }[]; peers: unknown[] };
+    expect(r.error, r.error).toBeUndefined();
+    expect(r.models.map((m) => m.arch)).toEqual(['mamba']);
+    expect(r.peers).toEqual([]);
+    expect(await page.locator('#charts svg').count()).toBeGreaterThanOrEqual(3);
+    await page.screenshot({ path: join(artifacts, 'demo-bench.png'), fullPage: true });
+  });
+
+  it('a browser without WebGPU gets a message saying what to do, not a blank page', async () => {
+    const bare = await browser.newPage();
+    try {
+      await bare.addInitScript(() => delete (Navigator.prototype as { gpu?: unknown }).gpu);
+      await bare.goto(served.url);
+      const alert = bare.locator('#no-webgpu');
+      await alert.waitFor({ state: 'visible' });
+      expect(await alert.textContent()).toMatch(/no WebGPU.*Chrome or Edge/);
+      expect(await bare.locator('#generate').isDisabled()).toBe(true);
+      await bare.screenshot({ path: join(artifacts, 'demo-no-webgpu.png') });
+    } finally {
+      await bare.close();
+    }
   });
 });
