@@ -51,7 +51,6 @@ export function engineOverPort(port: Port): WorkerEngine {
   const calls = new Map<number, Call>();
   let info: ModelInfo | null = null;
   let modelId: string | null = null;
-  let lastStats: GenerationStats | null = null;
   let broken: TesseraError | null = null;
   const post = (m: ToWorker) => port.postMessage({ channel: CHANNEL, ...m });
 
@@ -100,6 +99,7 @@ export function engineOverPort(port: Port): WorkerEngine {
     const c = start(op, args);
     const onAbort = () => post({ kind: 'abort', id: c.id, reason: reasonOf(signal) });
     signal?.addEventListener('abort', onAbort, { once: true });
+    if (signal?.aborted) onAbort();
     try {
       for (;;) {
         const m = await c.next();
@@ -152,7 +152,6 @@ export function engineOverPort(port: Port): WorkerEngine {
           if (m.kind === 'chunk') yield m.text;
           else if (m.kind === 'result') {
             finished = true;
-            lastStats = m.value as GenerationStats | null;
             return;
           } else if (m.kind === 'error') {
             finished = true;
@@ -169,10 +168,7 @@ export function engineOverPort(port: Port): WorkerEngine {
     async logits(ids) {
       return request<Float32Array>('logits', [Array.from(ids as ArrayLike<number>)]);
     },
-    async stats() {
-      lastStats = await request<GenerationStats | null>('stats', []);
-      return lastStats;
-    },
+    stats: () => request<GenerationStats | null>('stats', []),
     memory: () => request<EngineMemory>('memory', []),
     async saveState(): Promise<StateSnapshot> {
       const s = await request<{ id: string; position: number; bytes: number }>('saveState', []);
