@@ -7,7 +7,7 @@
 // for the caller to weigh against what it knows.
 
 import { Gpu } from './runtime/gpu';
-import { sharedGpu } from './load';
+import { largestLayerProblem, readJson, sharedGpu } from './load';
 import { familyFor } from './models/registry';
 import { openSource, type SourceInput } from './models/loader/source';
 import { openCheckpoint } from './models/loader/safetensors';
@@ -40,24 +40,18 @@ export async function estimateModel(source: SourceInput, options: EstimateOption
   const weights = options.weights ?? 'q4';
   const embeddings = options.embeddings ?? (weights === 'q4' ? 'q8' : 'f32');
   const src = openSource(source, { signal: options.signal, fetchFn: options.fetchFn, timeoutMs: options.timeoutMs });
-  if (!(await src.has('config.json'))) throw new Error(`${src.describe}: config.json is missing`);
-  let raw: Record<string, unknown>;
-  try {
-    raw = JSON.parse(await src.text('config.json'));
-  } catch (e) {
-    throw new Error(`${src.describe}: config.json is not valid JSON (${(e as Error).message})`);
-  }
+  const raw = (await readJson(src, 'config.json', true))!;
   const family = familyFor(raw);
   const parsed = family.parse(raw);
   const gpu = options.device instanceof Gpu ? options.device : await sharedGpu(options.preferF16 ?? false);
   const activations = gpu.activationType === 'f16' ? 'f16' : 'f32';
   const plan = family.plan(raw, { maxContext: options.maxContext, prefillChunk: options.prefillChunk, activations });
-  const w = planWeights(family.shapes(raw), weights, embeddings);
+  const shapes = family.shapes(raw);
+  const w = planWeights(shapes, weights, embeddings);
 
   // The headers: the tensors the config implies must be there (loadModel refuses a checkpoint that lacks any).
-  const checkpoint = await openCheckpoint(src);
-  const present = new Set(checkpoint.names);
-  const missing = [...family.shapes(raw).keys()].filter((n) => !present.has(n));
+  const present = new Set((await openCheckpoint(src)).names);
+  const missing = [...shapes.keys()].filter((n) => !present.has(n));
   let downloadBytes = 0;
   for (const name of await filesToFetch(src)) downloadBytes += await src.size(name);
 
@@ -65,9 +59,8 @@ export async function estimateModel(source: SourceInput, options: EstimateOption
   const limit = Math.min(gpu.maxBinding, maxBuffer);
   const problems: string[] = [];
   if (missing.length) problems.push(`the checkpoint lacks ${missing.length} tensor${missing.length === 1 ? '' : 's'} the config implies (${missing.slice(0, 3).join(', ')}${missing.length > 3 ? ', ...' : ''})`);
-  const [rows, cols] = parsed.largestMatrix;
-  const matrix = weights === 'q4' ? rows * cols * 0.625 : rows * cols * 4;
-  if (matrix > gpu.maxBinding) problems.push(`a (${rows}, ${cols}) layer weight needs ${matrix} bytes in one binding, over this device's ${gpu.maxBinding}`);
+  const tooLarge = largestLayerProblem(gpu, parsed, weights);
+  if (tooLarge) problems.push(tooLarge);
   if (plan.largestBufferBytes > limit) {
     problems.push(`one buffer of its ${plan.maxContext !== null ? `KV cache (${plan.maxContext} tokens) or ` : ''}workspace needs ${plan.largestBufferBytes} bytes, over this device's ${limit}${plan.maxContext !== null ? '; pass a smaller maxContext' : ''} or a smaller prefillChunk`);
   }

@@ -6,7 +6,8 @@
 import { Gpu } from './runtime/gpu';
 import { abortError, TesseraError } from './runtime/errors';
 import { Tokenizer } from './runtime/tokenizer';
-import { familyFor } from './models/registry';
+import { familyFor, type ParsedConfig } from './models/registry';
+import type { WeightMode } from './models/loader/weights';
 import { openSource, type CheckpointSource, type SourceInput } from './models/loader/source';
 import { cachedSource } from './models/loader/cache';
 import { BUNDLED_PREFIX, bundledModelUrl } from './bundled';
@@ -64,13 +65,9 @@ export async function loadModel(source: SourceInput, options: LoadModelOptions =
 
   const gpu = options.device ?? (await sharedGpu(options.preferF16 ?? false));
   gpu.assertAlive('loadModel');
-  // Refuse a model whose largest layer cannot be bound, before reading any
-  // weight (the vocabulary matrix is split into parts that fit instead).
-  const [rows, cols] = parsed.largestMatrix;
-  const bytes = weights === 'q4' ? rows * cols * 0.625 : rows * cols * 4;
-  if (bytes > gpu.maxBinding) {
-    throw new TesseraError('WILL_NOT_FIT', `loadModel: a (${rows}, ${cols}) layer weight needs ${bytes} bytes in one binding, over this device's ${gpu.maxBinding}`);
-  }
+  // Refuse a model whose largest layer cannot be bound, before reading any weight.
+  const tooLarge = largestLayerProblem(gpu, parsed, weights);
+  if (tooLarge) throw new TesseraError('WILL_NOT_FIT', `loadModel: ${tooLarge}`);
   const checkpoint = await openCheckpoint(src);
   // A config that claims far more tensors than the headers hold (10^9 layers) is refused
   // here, from the counts; a near miss goes on to the loader's list of missing names.
@@ -92,6 +89,16 @@ export async function loadModel(source: SourceInput, options: LoadModelOptions =
   }
 }
 
+/**
+ * Why the largest layer weight cannot be bound on this device, or null (the
+ * vocabulary matrix is split into parts that fit, so it is not counted).
+ */
+export function largestLayerProblem(gpu: Gpu, parsed: ParsedConfig, weights: WeightMode): string | null {
+  const [rows, cols] = parsed.largestMatrix;
+  const bytes = weights === 'q4' ? rows * cols * 0.625 : rows * cols * 4;
+  return bytes > gpu.maxBinding ? `a (${rows}, ${cols}) layer weight needs ${bytes} bytes in one binding, over this device's ${gpu.maxBinding}` : null;
+}
+
 /** The http(s) base URL a source is fetched from (a bundled model's, in a browser), or null for a local one. */
 function httpBase(source: SourceInput): string | null {
   let url: string | null = null;
@@ -108,7 +115,7 @@ function eosIdsOf(v: unknown, where: string): number[] {
   return ids as number[];
 }
 
-async function readJson(src: CheckpointSource, name: string, required: boolean): Promise<Record<string, unknown> | null> {
+export async function readJson(src: CheckpointSource, name: string, required: boolean): Promise<Record<string, unknown> | null> {
   if (!(await src.has(name))) {
     if (required) throw new Error(`${src.describe}: ${name} is missing`);
     return null;

@@ -10,13 +10,25 @@ import { runCompare, type CompareOptions, type CompareResults } from '../compare
 import { charts, markdown, type RunMeta } from '../compare/report';
 import pkg from '../../package.json';
 import type { OrtEp, OrtModule } from '../peer/ort_runner';
+import './style.css';
 
 declare global {
   interface Window { __result?: unknown }
 }
 
-const $ = (id: string) => document.getElementById(id)!;
 const q = new URLSearchParams(location.search);
+// A page may set its default peer (the demo's ships no onnxruntime-web: data-peer="none").
+const defaultPeer = document.body.dataset.peer ?? 'webgpu,wasm';
+
+// The page's parts, after whatever its HTML holds (the demo's link back).
+document.body.insertAdjacentHTML('beforeend', `
+  <h1>Transformer, Mamba, RetNet and MoE on this GPU</h1>
+  <p>Query parameters: <code>preset</code> (tiny, 135m), <code>archs</code>, <code>prompts</code>, <code>contexts</code>, <code>repeats</code>, <code>steps</code>, <code>layers</code>, <code>profile=1</code>, <code>peer</code> (${defaultPeer} by default; webgpu, wasm or none).</p>
+  <p id="progress" role="status" aria-live="polite">starting</p>
+  <ul id="notes"></ul>
+  <section id="charts" aria-label="charts"></section>
+  <pre id="summary"></pre>`);
+const $ = (id: string) => document.getElementById(id)!;
 const list = (name: string, fallback: number[]) => (q.get(name) ? q.get(name)!.split(',').map(Number) : fallback);
 
 function draw(r: CompareResults): void {
@@ -38,8 +50,7 @@ async function main(): Promise<void> {
     bundled: (name) => new URL(`models/${name}/`, location.href).href,
   };
   // The peer: onnxruntime-web from the server's ort/ folder (its .mjs and .wasm together), on the execution providers asked for.
-  // A page may set its default (the demo's ships no onnxruntime-web: data-peer="none").
-  const eps = (q.get('peer') ?? document.body.dataset.peer ?? 'webgpu,wasm').split(',').filter((ep) => ep !== 'none') as OrtEp[];
+  const eps = (q.get('peer') ?? defaultPeer).split(',').filter((ep) => ep !== 'none') as OrtEp[];
   if (eps.length) {
     const base = new URL('ort/', location.href).href;
     const ort = (await import(/* @vite-ignore */ `${base}ort.webgpu.min.mjs`)) as OrtModule;

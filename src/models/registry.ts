@@ -8,6 +8,7 @@ import type { TensorSource, UploadOptions } from './loader/weights';
 import { checkWorkspace, prefillChunkOf, type BufferSpec } from './blocks/workspace';
 import { DTYPE_BYTES } from '../runtime/tensor';
 import { attnDecodeScratchShape } from '../kernels/attn_decode';
+import { LmHead } from './blocks/lm_head';
 import { parseTransformerConfig } from './transformer/config';
 import { checkTransformerCheckpoint, loadTransformerWeights, transformerTensorShapes } from './transformer/weights';
 import { TransformerModel, transformerWorkspace } from './transformer/model';
@@ -89,11 +90,11 @@ const transformer: FamilyEntry = {
     const maxContext = transformerContext(cfg, raw, opts.maxContext);
     const chunk = prefillChunkOf(opts.prefillChunk, maxContext);
     const act = DTYPE_BYTES[opts.activations];
-    const kv = 2 * cfg.nLayers * maxContext * cfg.nKvHeads * cfg.headDim * act;
+    const perLayer = TransformerState.bytesPerLayer(cfg, maxContext, act);
+    const kv = 2 * cfg.nLayers * perLayer;
     const scratch = attnDecodeScratchShape(maxContext, cfg.nHeads, cfg.headDim).reduce((a, b) => a * b, 4);
     const ws = transformerWorkspace(cfg, chunk);
-    const experts = cfg.moe ? cfg.moe.nExperts * cfg.moe.expertSize * cfg.hiddenSize * (0.5 + 4 / 32) : 0;
-    const largest = Math.max(kv / (2 * cfg.nLayers), largestSpec(ws, act), experts);
+    const largest = Math.max(perLayer, largestSpec(ws, act), cfg.moe ? expertStackBytes(cfg.moe, cfg.hiddenSize) : 0);
     return { maxContext, stateBytes: kv + scratch, workspaceBytes: workspaceBytes(ws, act, cfg.hiddenSize, cfg.vocabSize), largestBufferBytes: largest };
   },
   async load(gpu, raw, src, opts) {
@@ -175,18 +176,24 @@ function transformerContext(cfg: ReturnType<typeof parseTransformerConfig>, raw:
 const specBytes = (s: BufferSpec, act: number) => s.shape.reduce((a, b) => a * b, 1) * (s.dtype ? DTYPE_BYTES[s.dtype] : act);
 const largestSpec = (specs: Record<string, BufferSpec>, act: number) => Math.max(0, ...Object.values(specs).map((s) => specBytes(s, act)));
 
-/** Bytes of a workspace and of the LM head's buffers (the last row, its normed copy, one row of logits). */
+/** Bytes of a workspace and of the LM head's buffers. */
 function workspaceBytes(specs: Record<string, BufferSpec>, act: number, D: number, V: number): number {
-  let bytes = D * act + D * 4 + V * 4;
+  let bytes = LmHead.bytes(D, V, act);
   for (const s of Object.values(specs)) bytes += specBytes(s, act);
   return bytes;
 }
 
 /** The experts of a projection are one 4-bit (E * rows, cols) binding: refuse, with the sizes, a stack that does not fit. */
-function checkExpertStacks(gpu: Gpu, moe: NonNullable<ReturnType<typeof parseTransformerConfig>['moe']>, D: number): void {
+type MoeConfig = NonNullable<ReturnType<typeof parseTransformerConfig>['moe']>;
+
+/** Bytes of one projection's expert stack: 4-bit codes plus an f16 scale and minimum per group of 32, as the q4 format holds them. */
+function expertStackBytes(moe: MoeConfig, D: number): number {
+  return moe.nExperts * moe.expertSize * D * (0.5 + 4 / 32);
+}
+
+function checkExpertStacks(gpu: Gpu, moe: MoeConfig, D: number): void {
   const { nExperts: E, expertSize: I } = moe;
-  // 4-bit codes plus an f16 scale and minimum per group of 32, as the q4 format holds them.
-  const bytes = E * I * D * (0.5 + 4 / 32);
+  const bytes = expertStackBytes(moe, D);
   if (bytes > gpu.maxBinding) {
     throw new TesseraError('WILL_NOT_FIT', `loadModel: the ${E} experts of one projection (${E} × (${I}, ${D}) at 4 bits, ${bytes} bytes) exceed this device's ${gpu.maxBinding}-byte binding`);
   }

@@ -12,9 +12,10 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { build } from 'vite';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { describeGpu } from '../helpers/gpu';
+import { launchChromium } from '../helpers/browsers';
 import { serveDir, type ServedPage } from '../helpers/page_server';
 
 const root = join(__dirname, '..', '..');
@@ -35,10 +36,7 @@ describeGpu('the demo in headless Chromium', () => {
       if (path.startsWith('models/')) modelRequests.push(path);
       return false;
     });
-    browser = await chromium.launch({
-      executablePath: '/usr/bin/chromium',
-      args: ['--no-sandbox', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--enable-unsafe-webgpu', '--use-webgpu-adapter=swiftshader'],
-    });
+    browser = await launchChromium();
     page = await (await browser.newContext({ viewport: { width: 420, height: 900 } })).newPage(); // a phone-sized screen
     mkdirSync(artifacts, { recursive: true });
   });

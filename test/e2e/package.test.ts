@@ -16,9 +16,9 @@ import { tmpdir } from 'node:os';
 import { extname, join, normalize } from 'node:path';
 import { promisify } from 'node:util';
 import { gzipSync } from 'node:zlib';
-import { chromium } from 'playwright-core';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { describeGpu } from '../helpers/gpu';
+import { launchChromium } from '../helpers/browsers';
 import { tinyTransformer } from '../helpers/checkpoints';
 import { relMaxErr } from '../helpers/models';
 import { refForward } from '../../src/reference/transformer';
@@ -195,10 +195,7 @@ try {
     expect(gz).toBeLessThan(150_000);
 
     const server = await serveApp(join(web, 'dist'), consumer);
-    const browser = await chromium.launch({
-      executablePath: '/usr/bin/chromium',
-      args: ['--no-sandbox', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--enable-unsafe-webgpu', '--use-webgpu-adapter=swiftshader'],
-    });
+    const browser = await launchChromium();
     try {
       const page = await browser.newPage();
       await page.goto(server.url);
@@ -230,10 +227,7 @@ try {
     expect(assets.filter((f) => /^worker-.*\.js$/.test(f)), 'the app bundler packed the engine\'s worker').toHaveLength(1);
 
     const server = await serveApp(join(app, 'dist'), consumer);
-    const browser = await chromium.launch({
-      executablePath: '/usr/bin/chromium',
-      args: ['--no-sandbox', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--enable-unsafe-webgpu', '--use-webgpu-adapter=swiftshader'],
-    });
+    const browser = await launchChromium();
     try {
       const page = await browser.newPage();
       const errors: string[] = [];

@@ -8,9 +8,10 @@
 
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { describeGpu } from '../helpers/gpu';
+import { launchChromium } from '../helpers/browsers';
 import { servePage, type ServedPage } from '../helpers/page_server';
 
 const root = new URL('../../', import.meta.url);
@@ -40,10 +41,7 @@ describeGpu('the worker engine in headless Chromium', () => {
       }
       return true;
     });
-    browser = await chromium.launch({
-      executablePath: '/usr/bin/chromium',
-      args: ['--no-sandbox', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--enable-unsafe-webgpu', '--use-webgpu-adapter=swiftshader'],
-    });
+    browser = await launchChromium();
     page = await (await browser.newContext()).newPage();
   });
 

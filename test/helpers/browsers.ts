@@ -8,7 +8,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium } from 'playwright-core';
+import { chromium, type Browser } from 'playwright-core';
 import puppeteer from 'puppeteer-core';
 
 export type Engine = 'chromium' | 'firefox';
@@ -47,12 +47,17 @@ async function resultOf(page: Page, url: string, timeoutMs: number): Promise<unk
   }
 }
 
+/** Debian's Chromium, headless, with WebGPU on SwiftShader, for tests that drive a page themselves. */
+export function launchChromium(): Promise<Browser> {
+  return chromium.launch({
+    executablePath: '/usr/bin/chromium',
+    args: ['--no-sandbox', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--enable-unsafe-webgpu', '--use-webgpu-adapter=swiftshader'],
+  });
+}
+
 export async function openBrowser(engine: Engine): Promise<BrowserSession> {
   if (engine === 'chromium') {
-    const browser = await chromium.launch({
-      executablePath: '/usr/bin/chromium',
-      args: ['--no-sandbox', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--enable-unsafe-webgpu', '--use-webgpu-adapter=swiftshader'],
-    });
+    const browser = await launchChromium();
     return { engine, result: async (url, timeoutMs = 120_000) => resultOf(await browser.newPage(), url, timeoutMs), close: () => browser.close() };
   }
   const profile = mkdtempSync(join(tmpdir(), 'tessera-firefox-'));

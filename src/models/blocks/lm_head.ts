@@ -22,6 +22,11 @@ export class LmHead {
   private logitsAll: Tensor | null = null; // (C, V) f32, made on the first 'all' request
   private normedAll: Tensor | null = null; // (C, D) f32, made on the first 'all' request with f16 activations
 
+  /** Bytes of the buffers a head keeps from the start (last, normed, logits), with `act`-byte activations. */
+  static bytes(D: number, V: number, act: number): number {
+    return D * act + D * 4 + V * 4;
+  }
+
   constructor(
     private readonly gpu: Gpu,
     /** (D) f32 final norm weight. */

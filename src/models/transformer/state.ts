@@ -30,8 +30,13 @@ export class TransformerState extends SequenceState {
   }
 
   /** Throws before anything is allocated (or loaded) if one layer's cache exceeds a device buffer. */
+  /** Bytes of K (or of V) for one layer at `capacity` tokens, in elements of `elementBytes`. */
+  static bytesPerLayer(cfg: TransformerConfig, capacity: number, elementBytes: number): number {
+    return capacity * cfg.nKvHeads * cfg.headDim * elementBytes;
+  }
+
   static checkFits(gpu: Gpu, cfg: TransformerConfig, capacity: number): void {
-    const perLayer = capacity * cfg.nKvHeads * cfg.headDim * (gpu.activationType === 'f16' ? 2 : 4);
+    const perLayer = TransformerState.bytesPerLayer(cfg, capacity, gpu.activationType === 'f16' ? 2 : 4);
     const limit = Math.min(gpu.maxBinding, gpu.device.limits.maxBufferSize);
     if (perLayer > limit) {
       throw new TesseraError('WILL_NOT_FIT', `KV cache: ${capacity} tokens need ${perLayer} bytes per layer for K (and as much for V), over this device's limit of ${limit} bytes per buffer; pass a smaller maxContext`);
