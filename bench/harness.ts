@@ -26,7 +26,7 @@ export interface BenchOptions {
   out?: string;
   /** Compare suite: also time each kernel of one prefill and one decode step (--profile). */
   profile?: boolean;
-  /** Compare suite: onnxruntime-web's execution providers to run beside Tessera (--peer webgpu,wasm|none). */
+  /** Compare suite: the peer columns to run beside Tessera (--peer webgpu,wasm,transformers-webgpu,transformers-wasm,transformers-cpu|none). */
   peer?: string[];
 }
 

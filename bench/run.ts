@@ -61,7 +61,7 @@ function parseArgs(argv: string[]): { suite: string; opts: BenchOptions; json: s
     else if (a === '--preset') opts.preset = argv[++i] ?? '';
     else if (a === '--archs') opts.archs = (argv[++i] ?? '').split(',');
     else if (a === '--out') opts.out = argv[++i] ?? '';
-    else throw new Error(`bench: unknown argument '${a}' (use [--suite ${Object.keys(suites).join('|')}] [--preset 135m|tiny] [--archs a,b] [--out DIR] [--profile] [--peer webgpu,wasm|none] [--browser] [--quick] [--sweep] [--layers N] [--prompts a,b] [--contexts a,b] [--repeats N] [--vocab N] [--f16] [--json FILE])`);
+    else throw new Error(`bench: unknown argument '${a}' (use [--suite ${Object.keys(suites).join('|')}] [--preset 135m|tiny] [--archs a,b] [--out DIR] [--profile] [--peer COLUMNS|none (webgpu, wasm, transformers-webgpu, transformers-wasm, transformers-cpu)] [--browser] [--quick] [--sweep] [--layers N] [--prompts a,b] [--contexts a,b] [--repeats N] [--vocab N] [--f16] [--json FILE])`);
   }
   if (!suites[suite]) throw new Error(`bench: --suite must be one of ${Object.keys(suites).join(', ')}; got '${suite}'`);
   if (json === '') throw new Error('bench: --json needs a file name');

@@ -9,6 +9,6 @@ export default defineConfig({
     emptyOutDir: true,
     target: 'node20',
     minify: false,
-    rolldownOptions: { external: ['webgpu', 'vite', 'playwright-core', 'onnxruntime-web', /^node:/], output: { entryFileNames: 'run.js' } },
+    rolldownOptions: { external: ['webgpu', 'vite', 'playwright-core', 'onnxruntime-web', '@huggingface/transformers', /^node:/], output: { entryFileNames: 'run.js' } },
   },
 });

@@ -11,7 +11,7 @@ import { execFileSync } from 'node:child_process';
 import { build } from 'vite';
 import { chromium } from 'playwright-core';
 import type { BenchOptions } from '../harness';
-import { serveBench } from './serve';
+import { peerFolders, serveBench } from './serve';
 
 
 /** Chromium's flags for WebGPU headless (../shared notes): unsafe WebGPU on, SwiftShader where there is no GPU. */
@@ -27,7 +27,7 @@ export async function buildBenchPage(root: string): Promise<string> {
 /** `root`: the project's folder (the bench bundle knows where it is; this module may be a chunk elsewhere). */
 export async function compareInBrowser(root: string, bench: BenchOptions, software: boolean): Promise<void> {
   const page = await buildBenchPage(root);
-  const server = await serveBench(page, join(root, 'models'), join(root, 'node_modules', 'onnxruntime-web', 'dist'));
+  const server = await serveBench(page, join(root, 'models'), peerFolders(join(root, 'node_modules')));
   const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: [...CHROMIUM_ARGS, ...(software ? ['--use-webgpu-adapter=swiftshader'] : [])] });
   try {
     const q = new URLSearchParams({ preset: bench.preset ?? 'tiny' });

@@ -10,6 +10,8 @@ import type { Gpu } from '../../src/runtime/gpu';
 import type { BenchOptions } from '../harness';
 import { ARCHS, type Arch } from './presets';
 import { runCompare, type CompareOptions } from './runner';
+import { PEER_COLUMNS, type PeerColumn } from './peer';
+import type { TjsModule } from '../peer/tjs_runner';
 import { charts, markdown, type RunMeta } from './report';
 
 // bench/dist/run.js -> the project root
@@ -53,15 +55,26 @@ export async function compareSuite(gpu: Gpu, bench: BenchOptions): Promise<void>
     profile: bench.profile,
     bundled: (name) => join(root, 'models', name),
   };
-  // The peer: onnxruntime-web's WASM execution provider (its WebGPU one needs a browser: npm run bench:browser).
-  const eps = (bench.peer ?? ['wasm']).filter((ep) => ep !== 'none');
-  if (eps.some((ep) => ep !== 'wasm')) throw new Error(`bench: in Node the peer runs on onnxruntime-web's wasm execution provider only (--peer wasm|none); webgpu needs the browser (npm run bench:browser)`);
-  if (eps.length) {
-    try {
-      opts.peer = { ort: await import('onnxruntime-web'), eps: ['wasm'] };
-    } catch (e) {
-      console.log(`The peer is left out: onnxruntime-web could not be loaded (${(e as Error).message.split('\n')[0]}).\n`);
-    }
+  // The peers: onnxruntime-web's WASM execution provider, and transformers.js
+  // on onnxruntime-node's CPU (their WebGPU columns need the browser: npm run bench:browser).
+  const columns = (bench.peer ?? ['wasm', 'transformers-cpu']).filter((c) => c !== 'none');
+  const nodeColumns = ['wasm', 'transformers-cpu'];
+  const other = columns.find((c) => !nodeColumns.includes(c));
+  if (other) throw new Error(`bench: --peer ${other}: in Node the peers are ${nodeColumns.join(', ')} (or none); ${PEER_COLUMNS.filter((c) => !nodeColumns.includes(c)).join(', ')} run in the browser (npm run bench:browser)`);
+  if (columns.length) {
+    const peer: NonNullable<CompareOptions['peer']> = { columns: [] };
+    const load = async <T>(name: string, importer: () => Promise<T>): Promise<T | undefined> => {
+      try {
+        return await importer();
+      } catch (e) {
+        console.log(`A peer is left out: ${name} could not be loaded (${(e as Error).message.split('\n')[0]}).\n`);
+        return undefined;
+      }
+    };
+    if (columns.includes('wasm')) peer.ort = await load('onnxruntime-web', () => import('onnxruntime-web'));
+    if (columns.includes('transformers-cpu')) peer.transformers = (await load('transformers.js', () => import('@huggingface/transformers'))) as TjsModule | undefined;
+    peer.columns = columns.filter((c) => (c === 'wasm' ? peer.ort : peer.transformers)) as PeerColumn[];
+    if (peer.columns.length) opts.peer = peer;
   }
   const m = meta(gpu);
   const results = await runCompare(gpu, opts, {

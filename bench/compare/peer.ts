@@ -1,7 +1,7 @@
-// The peer beside Tessera: onnxruntime-web running the preset's transformer
-// weights (exported to ONNX with 4-bit MatMulNBits), and Tessera timed the
-// same way on the same prompt and greedy decode length. runner.ts calls
-// peerBeside for each execution provider asked for.
+// The peers beside Tessera: onnxruntime-web, and transformers.js over it,
+// running the preset's transformer weights (exported to ONNX with 4-bit
+// MatMulNBits), and Tessera timed the same way on the same prompt and greedy
+// decode length. runner.ts calls peerBeside for each column asked for.
 
 import type { LanguageModel } from '../../src/models/model';
 import { Recorder } from '../../src/runtime/recorder';
@@ -9,7 +9,24 @@ import { argmax } from '../../src/kernels/argmax';
 import { ARCHS, type PresetEntry } from './presets';
 import { randomCheckpoint } from './random_checkpoint';
 import { OrtPeer, type OrtEp, type OrtModule } from '../peer/ort_runner';
+import { tjsGenerate, type TjsDevice, type TjsModule } from '../peer/tjs_runner';
+import { openSource, type SourceInput } from '../../src/models/loader/source';
 import type { CompareOptions } from './runner';
+
+/**
+ * A column of the comparison: onnxruntime-web on an execution provider
+ * ('webgpu', 'wasm'), or transformers.js on a device ('transformers-webgpu'
+ * and 'transformers-wasm' in a browser, 'transformers-cpu' in Node, where it
+ * runs onnxruntime-node).
+ */
+export type PeerColumn = OrtEp | `transformers-${TjsDevice}`;
+export const PEER_COLUMNS: readonly PeerColumn[] = ['webgpu', 'wasm', 'transformers-webgpu', 'transformers-wasm', 'transformers-cpu'];
+
+/** The runtimes the host imported for the columns it asks for. */
+export interface PeerModules {
+  ort?: OrtModule;
+  transformers?: TjsModule;
+}
 
 /** One generation's figures: prefill of the prompt to the first token, then greedy decode steps. */
 export interface GenerationFigures {
@@ -20,28 +37,29 @@ export interface GenerationFigures {
   compiles: { shaderModules: number; pipelines: number } | null;
 }
 
-/** The peer beside Tessera: the same weights (the preset's transformer), prompt and greedy decode length. */
+/** A peer beside Tessera: the same weights (the preset's transformer), prompt and greedy decode length. */
 export interface PeerSample {
-  ep: OrtEp;
+  runtime: 'onnxruntime-web' | 'transformers.js';
+  /** The execution provider (onnxruntime-web) or device (transformers.js). */
+  ep: OrtEp | TjsDevice;
   prompt: number;
   decodeSteps: number;
-  onnxruntime: GenerationFigures & { ortVersion: string; warmupRuns: number };
+  peer: GenerationFigures & { version: string; warmupRuns: number };
   tessera: GenerationFigures;
-  /** Tessera's tokens/s over onnxruntime-web's. */
+  /** Tessera's tokens/s over the peer's. */
   ratio: { prefill: number; decode: number };
 }
 
 /**
- * onnxruntime-web on `ep` and Tessera's `model` (the preset's transformer,
+ * The peer of `column` and Tessera's `model` (the preset's transformer,
  * loaded from `entry`), each warmed up once, then timed on the same prompt
  * (the first prompt length) and the same number of greedy steps. The ONNX
  * graph holds the transformer's weights at 4 bits in onnxruntime's own
  * uint8-zero-point layout (which every EP takes; see peer/matmul_nbits.ts),
- * so the two run the same model at the same width, each with its own
- * rounding of the weights. `compiles`: what Tessera's model compiled in the
- * run so far.
+ * so both run the same model at the same width, each with its own rounding
+ * of the weights. `compiles`: what Tessera's model compiled in the run so far.
  */
-export async function peerBeside(model: LanguageModel, compiles: GenerationFigures['compiles'], entry: PresetEntry, opts: CompareOptions, ep: OrtEp, ort: OrtModule): Promise<PeerSample> {
+export async function peerBeside(model: LanguageModel, compiles: GenerationFigures['compiles'], entry: PresetEntry, opts: CompareOptions, column: PeerColumn, modules: PeerModules): Promise<PeerSample> {
   const n = opts.prompts[0];
   const steps = opts.decodeSteps + 1; // the prefill's token, then decodeSteps more
   const source = entry.kind === 'random' ? randomCheckpoint(entry.config, ARCHS.indexOf('transformer') + 1, entry.init) : opts.bundled(entry.name);
@@ -49,6 +67,24 @@ export async function peerBeside(model: LanguageModel, compiles: GenerationFigur
   const { exportOnnxDecoder } = await import('../peer/onnx_export');
   const decoder = await exportOnnxDecoder(source, { weights: 'q4', maxPositions: n + steps });
   const prompt = Array.from({ length: n }, (_, i) => (i * 7919 + 11) % model.info.vocabSize);
+  const peer = column.startsWith('transformers-') ? await viaTransformers(modules, column.slice('transformers-'.length) as TjsDevice, decoder.bytes, source, prompt, steps) : await viaOnnxruntime(modules, column as OrtEp, decoder, prompt, steps);
+  const tessera = await tesseraGeneration(model, Int32Array.from(prompt), steps, compiles);
+  return {
+    runtime: column.startsWith('transformers-') ? 'transformers.js' : 'onnxruntime-web',
+    ep: column.startsWith('transformers-') ? (column.slice('transformers-'.length) as TjsDevice) : (column as OrtEp),
+    prompt: n,
+    decodeSteps: opts.decodeSteps,
+    peer,
+    tessera,
+    ratio: { prefill: tessera.prefillTokensPerSecond / peer.prefillTokensPerSecond, decode: tessera.decodeTokensPerSecond / peer.decodeTokensPerSecond },
+  };
+}
+
+type PeerFigures = PeerSample['peer'];
+
+async function viaOnnxruntime(modules: PeerModules, ep: OrtEp, decoder: Parameters<typeof OrtPeer.create>[2] & { bytes: Uint8Array }, prompt: number[], steps: number): Promise<PeerFigures> {
+  const ort = modules.ort;
+  if (!ort) throw new Error(`peer ${ep}: onnxruntime-web was not loaded`);
   const peer = await OrtPeer.create(ort, decoder.bytes, decoder, { ep });
   let r;
   try {
@@ -58,22 +94,28 @@ export async function peerBeside(model: LanguageModel, compiles: GenerationFigur
   }
   const session = r.compiles?.session;
   const warm = r.compiles?.warmup;
-  const ortFigures = {
+  return {
     prefillTokensPerSecond: r.prefillTokensPerS,
     decodeTokensPerSecond: r.decodeTokensPerS,
     ttftMs: r.prefillMs,
     compiles: session && warm ? { shaderModules: session.shaderModules + warm.shaderModules, pipelines: session.pipelines + warm.pipelines } : null,
-    ortVersion: String(ort.env.versions?.web ?? 'unknown'),
+    version: String(ort.env.versions?.web ?? 'unknown'),
     warmupRuns: r.warmupRuns,
   };
-  const tessera = await tesseraGeneration(model, Int32Array.from(prompt), steps, compiles);
+}
+
+async function viaTransformers(modules: PeerModules, device: TjsDevice, onnx: Uint8Array, source: SourceInput, prompt: number[], steps: number): Promise<PeerFigures> {
+  const tjs = modules.transformers;
+  if (!tjs) throw new Error(`peer transformers-${device}: transformers.js was not loaded`);
+  const config = JSON.parse(await openSource(source).text('config.json')) as Record<string, unknown>;
+  const r = await tjsGenerate(tjs, onnx, config, { device, dtype: 'q4', prompt, steps, warmup: 1 });
   return {
-    ep,
-    prompt: n,
-    decodeSteps: opts.decodeSteps,
-    onnxruntime: ortFigures,
-    tessera,
-    ratio: { prefill: tessera.prefillTokensPerSecond / ortFigures.prefillTokensPerSecond, decode: tessera.decodeTokensPerSecond / ortFigures.decodeTokensPerSecond },
+    prefillTokensPerSecond: r.prefillTokensPerS,
+    decodeTokensPerSecond: r.decodeTokensPerS,
+    ttftMs: r.prefillMs,
+    compiles: r.compiles,
+    version: r.version,
+    warmupRuns: r.warmupRuns,
   };
 }
 

@@ -88,8 +88,8 @@ const memTotal = (m: MemorySample) => m.bytes.weights + m.bytes.experts + m.byte
 
 /** The three charts of a run, by file stem. */
 export function charts(r: CompareResults): Record<'decode' | 'memory' | 'prefill', string> {
-  // One line per architecture, and a point per execution provider of the peer (its one prompt; decode at that context).
-  const peers = (metric: Sample['metric']) => r.peers.map((p) => ({ name: `onnxruntime-web ${p.ep}`, points: [[p.prompt, metric === 'prefill' ? p.onnxruntime.prefillTokensPerSecond : p.onnxruntime.decodeTokensPerSecond] as [number, number]] }));
+  // One line per architecture, and a point per peer column (its one prompt; decode at that context).
+  const peers = (metric: Sample['metric']) => r.peers.map((p) => ({ name: `${p.runtime} ${p.ep}`, points: [[p.prompt, metric === 'prefill' ? p.peer.prefillTokensPerSecond : p.peer.decodeTokensPerSecond] as [number, number]] }));
   const series = (metric: Sample['metric']) => [...byArch(r.samples.filter((s) => s.metric === metric)).map(([a, v]) => ({ name: a, points: v.map((s) => [s.tokens, s.tokensPerSecond] as [number, number]) })), ...peers(metric)];
   return {
     decode: lineChart(`Decode tokens/s vs context (${r.preset})`, 'context (tokens)', 'tokens/s', series('decode')),
@@ -121,12 +121,12 @@ export function markdown(r: CompareResults, meta: RunMeta, chartFiles?: Record<s
   lines.push(`Host ${meta.host}; ${Object.entries(meta.versions).map(([k, v]) => `${k} ${v}`).join(', ')}${meta.commit ? `; commit ${meta.commit.slice(0, 12)}` : ''}. ${meta.software ? 'A software adapter: compare ratios only.' : ''}`, '');
   lines.push(`Repeats ${r.options.repeats} (after a warm-up, median shown with the spread of the runs), decode ${r.options.decodeSteps} steps per run; copy bandwidth ${(r.copyBandwidthBytesPerSecond / 1e9).toFixed(2)} GB/s.`, '');
   if (r.peers.length) {
-    lines.push('### Tessera and onnxruntime-web', '');
-    lines.push(`The preset's transformer, its weights at 4 bits in both (onnxruntime: MatMulNBits, block 32), the same prompt and greedy decode length, each after a warm-up; Tessera's tokens/s over onnxruntime-web's.`, '');
-    lines.push('| execution provider | prompt | decode steps | prefill ratio | decode ratio | Tessera prefill / decode tok/s | onnxruntime prefill / decode tok/s | compilations (modules, pipelines): Tessera, onnxruntime |', '|---|---|---|---|---|---|---|---|');
+    lines.push('### Tessera and its peers', '');
+    lines.push(`The preset's transformer, its weights at 4 bits in all (the peers: one ONNX graph with MatMulNBits, block 32; transformers.js runs it through its own generate()), the same prompt and greedy decode length, each after a warm-up; Tessera's tokens/s over the peer's.`, '');
+    lines.push('| peer | prompt | decode steps | prefill ratio | decode ratio | Tessera prefill / decode tok/s | peer prefill / decode tok/s | compilations (modules, pipelines): Tessera, peer |', '|---|---|---|---|---|---|---|---|');
     for (const p of r.peers) {
       const c = (x: { shaderModules: number; pipelines: number } | null) => (x ? `${x.shaderModules}, ${x.pipelines}` : 'not counted');
-      lines.push(`| ${p.ep} | ${p.prompt} | ${p.decodeSteps} | ${fmt(p.ratio.prefill)} | ${fmt(p.ratio.decode)} | ${fmt(p.tessera.prefillTokensPerSecond)} / ${fmt(p.tessera.decodeTokensPerSecond)} | ${fmt(p.onnxruntime.prefillTokensPerSecond)} / ${fmt(p.onnxruntime.decodeTokensPerSecond)} | ${c(p.tessera.compiles)}; ${c(p.onnxruntime.compiles)} |`);
+      lines.push(`| ${p.runtime} ${p.peer.version} (${p.ep}) | ${p.prompt} | ${p.decodeSteps} | ${fmt(p.ratio.prefill)} | ${fmt(p.ratio.decode)} | ${fmt(p.tessera.prefillTokensPerSecond)} / ${fmt(p.tessera.decodeTokensPerSecond)} | ${fmt(p.peer.prefillTokensPerSecond)} / ${fmt(p.peer.decodeTokensPerSecond)} | ${c(p.tessera.compiles)}; ${c(p.peer.compiles)} |`);
     }
     lines.push('');
   }

@@ -8,8 +8,8 @@
 // size, repeat after repeat, so drift in the machine's load hits all alike;
 // the median of the repeats is reported with their spread. A failure (a
 // context the device cannot hold, a model that does not load) is recorded
-// and the run goes on. The two timings are timing.ts's; onnxruntime-web
-// beside the transformer is peer.ts's.
+// and the run goes on. The two timings are timing.ts's; the peers
+// (onnxruntime-web, transformers.js) beside the transformer are peer.ts's.
 
 import type { Gpu } from '../../src/runtime/gpu';
 import { openSource, type SourceInput } from '../../src/models/loader/source';
@@ -20,11 +20,10 @@ import { Recorder } from '../../src/runtime/recorder';
 import { copy } from '../../src/kernels/copy';
 import { ARCHS, PRESETS, withLayers, type Arch, type PresetEntry } from './presets';
 import { randomCheckpoint } from './random_checkpoint';
-import type { OrtEp, OrtModule } from '../peer/ort_runner';
-import { peerBeside, type PeerSample } from './peer';
+import { peerBeside, type PeerColumn, type PeerModules, type PeerSample } from './peer';
 import { timeDecode, timePrefill } from './timing';
 
-export type { GenerationFigures, PeerSample } from './peer';
+export type { GenerationFigures, PeerColumn, PeerSample } from './peer';
 
 export interface CompareOptions {
   preset: string;
@@ -40,12 +39,12 @@ export interface CompareOptions {
   /** Also time each kernel of one prefill (the first prompt length, one chunk at most) and one decode step (at the first context). */
   profile?: boolean;
   /**
-   * The peer: onnxruntime-web (the module the host imported) on these
-   * execution providers, running the preset's transformer weights exported to
-   * ONNX with 4-bit MatMulNBits, for the first prompt length and decodeSteps
-   * greedy steps, beside Tessera on the same prompt and steps.
+   * The peers: onnxruntime-web and transformers.js (the modules the host
+   * imported) in these columns, running the preset's transformer weights
+   * exported to ONNX with 4-bit MatMulNBits, for the first prompt length and
+   * decodeSteps greedy steps, beside Tessera on the same prompt and steps.
    */
-  peer?: { ort: OrtModule; eps: readonly OrtEp[] };
+  peer?: PeerModules & { columns: readonly PeerColumn[] };
   /** Where a bundled model's files are (a folder in Node, a URL in a browser). */
   bundled: (name: string) => SourceInput;
 }
@@ -139,7 +138,7 @@ export interface Failure {
 export interface CompareResults {
   schema: 1;
   preset: string;
-  options: Omit<CompareOptions, 'bundled' | 'peer'> & { peer?: readonly OrtEp[] };
+  options: Omit<CompareOptions, 'bundled' | 'peer'> & { peer?: readonly PeerColumn[] };
   copyBandwidthBytesPerSecond: number;
   models: ModelRecord[];
   samples: Sample[];
@@ -241,7 +240,7 @@ export async function runCompare(gpu: Gpu, opts: CompareOptions, sink: Sink): Pr
   const results: CompareResults = {
     schema: 1,
     preset: opts.preset,
-    options: { preset: opts.preset, archs: opts.archs, prompts: opts.prompts, contexts: opts.contexts, repeats: opts.repeats, decodeSteps: opts.decodeSteps, layers: opts.layers, profile: opts.profile, peer: opts.peer?.eps },
+    options: { preset: opts.preset, archs: opts.archs, prompts: opts.prompts, contexts: opts.contexts, repeats: opts.repeats, decodeSteps: opts.decodeSteps, layers: opts.layers, profile: opts.profile, peer: opts.peer?.columns },
     copyBandwidthBytesPerSecond: 0,
     models: [],
     samples: [],
@@ -252,7 +251,7 @@ export async function runCompare(gpu: Gpu, opts: CompareOptions, sink: Sink): Pr
     failures: [],
   };
   // Progress counts timed runs (warm-ups included) and loads.
-  const total = opts.archs.length * (1 + (opts.prompts.length + opts.contexts.length) * (opts.repeats + 1)) + 1 + (opts.peer?.eps.length ?? 0);
+  const total = opts.archs.length * (1 + (opts.prompts.length + opts.contexts.length) * (opts.repeats + 1)) + 1 + (opts.peer?.columns.length ?? 0);
   let done = 0;
   const step = (stage: string) => {
     done++;
@@ -356,16 +355,16 @@ export async function runCompare(gpu: Gpu, opts: CompareOptions, sink: Sink): Pr
       const transformer = loaded.find((l) => l.arch === 'transformer');
       if (opts.peer && transformer) {
         const entry = withLayers(PRESETS[opts.preset].transformer, opts.layers);
-        for (const ep of opts.peer.eps) {
+        for (const column of opts.peer.columns) {
           try {
-            results.peers.push(await peerBeside(transformer.model, transformer.record.compiles, entry, opts, ep, opts.peer.ort));
+            results.peers.push(await peerBeside(transformer.model, transformer.record.compiles, entry, opts, column, opts.peer));
           } catch (e) {
-            results.failures.push({ arch: 'transformer', stage: `peer ${ep}`, tokens: opts.prompts[0], message: message(e) });
+            results.failures.push({ arch: 'transformer', stage: `peer ${column}`, tokens: opts.prompts[0], message: message(e) });
           }
-          step(`onnxruntime-web (${ep}) beside the transformer`);
+          step(`peer ${column} beside the transformer`);
           sink.update?.(results);
         }
-      } else if (opts.peer) results.failures.push({ arch: 'transformer', stage: 'peer', message: 'the peer runs the transformer, which is not among the architectures' });
+      } else if (opts.peer) results.failures.push({ arch: 'transformer', stage: 'peer', message: 'the peers run the transformer, which is not among the architectures' });
       if (opts.profile) {
         for (const l of loaded) {
           try {

@@ -9,7 +9,9 @@ import { ARCHS, type Arch } from '../compare/presets';
 import { runCompare, type CompareOptions, type CompareResults } from '../compare/runner';
 import { charts, markdown, type RunMeta } from '../compare/report';
 import pkg from '../../package.json';
-import type { OrtEp, OrtModule } from '../peer/ort_runner';
+import type { OrtModule } from '../peer/ort_runner';
+import type { TjsModule } from '../peer/tjs_runner';
+import { PEER_COLUMNS, type PeerColumn } from '../compare/peer';
 import './style.css';
 
 declare global {
@@ -17,13 +19,13 @@ declare global {
 }
 
 const q = new URLSearchParams(location.search);
-// A page may set its default peer (the demo's ships no onnxruntime-web: data-peer="none").
-const defaultPeer = document.body.dataset.peer ?? 'webgpu,wasm';
+// A page may set its default peers (the demo's ships neither runtime: data-peer="none").
+const defaultPeer = document.body.dataset.peer ?? 'webgpu,wasm,transformers-webgpu,transformers-wasm';
 
 // The page's parts, after whatever its HTML holds (the demo's link back).
 document.body.insertAdjacentHTML('beforeend', `
   <h1>Transformer, Mamba, RetNet and MoE on this GPU</h1>
-  <p>Query parameters: <code>preset</code> (tiny, 135m), <code>archs</code>, <code>prompts</code>, <code>contexts</code>, <code>repeats</code>, <code>steps</code>, <code>layers</code>, <code>profile=1</code>, <code>peer</code> (${defaultPeer} by default; webgpu, wasm or none).</p>
+  <p>Query parameters: <code>preset</code> (tiny, 135m), <code>archs</code>, <code>prompts</code>, <code>contexts</code>, <code>repeats</code>, <code>steps</code>, <code>layers</code>, <code>profile=1</code>, <code>peer</code> (${defaultPeer} by default; webgpu, wasm, transformers-webgpu, transformers-wasm or none).</p>
   <p id="progress" role="status" aria-live="polite">starting</p>
   <ul id="notes"></ul>
   <section id="charts" aria-label="charts"></section>
@@ -49,13 +51,27 @@ async function main(): Promise<void> {
     profile: q.get('profile') === '1',
     bundled: (name) => new URL(`models/${name}/`, location.href).href,
   };
-  // The peer: onnxruntime-web from the server's ort/ folder (its .mjs and .wasm together), on the execution providers asked for.
-  const eps = (q.get('peer') ?? defaultPeer).split(',').filter((ep) => ep !== 'none') as OrtEp[];
-  if (eps.length) {
-    const base = new URL('ort/', location.href).href;
-    const ort = (await import(/* @vite-ignore */ `${base}ort.webgpu.min.mjs`)) as OrtModule;
-    ort.env.wasm.wasmPaths = base;
-    opts.peer = { ort, eps };
+  // The peers, from the server's folders: onnxruntime-web from ort/ (its
+  // .mjs and .wasm together); transformers.js's self-contained build from
+  // tjs/, pointed at the onnxruntime WASM files of its own version in tjs-ort/
+  // (by default it would fetch them from a CDN).
+  const columns = (q.get('peer') ?? defaultPeer).split(',').filter((c) => c !== 'none') as PeerColumn[];
+  const unknown = columns.find((c) => !PEER_COLUMNS.includes(c) || c === 'transformers-cpu');
+  if (unknown) throw new Error(`peer=${unknown}: the page's peers are webgpu, wasm, transformers-webgpu, transformers-wasm or none`);
+  if (columns.length) {
+    const peer: NonNullable<CompareOptions['peer']> = { columns };
+    if (columns.some((c) => !c.startsWith('transformers-'))) {
+      const base = new URL('ort/', location.href).href;
+      peer.ort = (await import(/* @vite-ignore */ `${base}ort.webgpu.min.mjs`)) as OrtModule;
+      peer.ort.env.wasm.wasmPaths = base;
+    }
+    if (columns.some((c) => c.startsWith('transformers-'))) {
+      const tjs = (await import(/* @vite-ignore */ new URL('tjs/transformers.min.js', location.href).href)) as TjsModule & { env: { backends: { onnx: { wasm: { wasmPaths: unknown } } } } };
+      const ortFiles = new URL('tjs-ort/', location.href).href;
+      tjs.env.backends.onnx.wasm.wasmPaths = { mjs: `${ortFiles}ort-wasm-simd-threaded.asyncify.mjs`, wasm: `${ortFiles}ort-wasm-simd-threaded.asyncify.wasm` };
+      peer.transformers = tjs;
+    }
+    opts.peer = peer;
   }
   const gpu = await Gpu.create();
   try {

@@ -3,7 +3,8 @@
 // architecture gives a finite, positive figure for every metric, the charts
 // hold one series per architecture, and a context one model cannot hold is
 // recorded as its wall while the others are measured there; onnxruntime-web
-// runs beside the transformer (WASM provider). No speed is asserted.
+// (WASM provider) and transformers.js (onnxruntime-node's CPU) run beside the
+// transformer. No speed is asserted.
 
 import { join } from 'node:path';
 import { readFileSync } from 'node:fs';
@@ -14,6 +15,8 @@ import { runCompare, type CompareOptions, type CompareResults } from '../../benc
 import { charts, markdown } from '../../bench/compare/report';
 import { ARCHS } from '../../bench/compare/presets';
 import * as ort from 'onnxruntime-web';
+import * as transformers from '@huggingface/transformers';
+import type { TjsModule } from '../../bench/peer/tjs_runner';
 
 const root = join(__dirname, '..', '..');
 const schema = JSON.parse(readFileSync(join(root, 'bench', 'compare', 'results.schema.json'), 'utf8'));
@@ -23,7 +26,7 @@ describeGpu('the comparison harness', () => {
   const gpu = useGpu();
 
   it('tiny preset at the shortest lengths: schema-valid JSON, a positive figure for every architecture and metric, charts with a series each; a context past the transformer is its wall', async () => {
-    const opts: CompareOptions = { preset: 'tiny', archs: [...ARCHS], prompts: [16], contexts: [16, 8192], repeats: 1, decodeSteps: 2, peer: { ort, eps: ['wasm'] }, bundled: (name) => join(root, 'models', name) };
+    const opts: CompareOptions = { preset: 'tiny', archs: [...ARCHS], prompts: [16], contexts: [16, 8192], repeats: 1, decodeSteps: 2, peer: { ort, transformers: transformers as unknown as TjsModule, columns: ['wasm', 'transformers-cpu'] }, bundled: (name) => join(root, 'models', name) };
     const stages: string[] = [];
     const notes: string[] = [];
     const r: CompareResults = await runCompare(gpu(), opts, { progress: (p) => stages.push(p.stage), note: (t) => notes.push(t) });
@@ -43,19 +46,20 @@ describeGpu('the comparison harness', () => {
     // 8192 tokens: past the bundled transformers' 4096 positions, a wall recorded; the recurrent models decode there.
     for (const arch of ['transformer', 'moe'] as const) expect(r.failures.some((f) => f.arch === arch && f.tokens === 8192), JSON.stringify(r.failures)).toBe(true);
     for (const arch of ['mamba', 'retnet'] as const) expect(r.samples.some((s) => s.arch === arch && s.metric === 'decode' && s.tokens === 8192)).toBe(true);
-    // The peer beside the transformer: onnxruntime-web's WASM provider on the same weights, prompt and steps.
-    expect(r.peers.map((p) => [p.ep, p.prompt, p.decodeSteps])).toEqual([['wasm', 16, 2]]);
-    for (const v of [r.peers[0].ratio.prefill, r.peers[0].ratio.decode, r.peers[0].onnxruntime.ttftMs, r.peers[0].tessera.ttftMs]) expect(v).toBeGreaterThan(0);
+    // The peers beside the transformer, on the same weights, prompt and steps.
+    expect(r.peers.map((p) => [p.runtime, p.ep, p.prompt, p.decodeSteps])).toEqual([['onnxruntime-web', 'wasm', 16, 2], ['transformers.js', 'cpu', 16, 2]]);
+    for (const p of r.peers) for (const v of [p.ratio.prefill, p.ratio.decode, p.peer.ttftMs, p.tessera.ttftMs]) expect(v).toBeGreaterThan(0);
+    expect(r.peers[1].peer.version).toMatch(/^\d+\.\d+\.\d+/);
     expect(r.models[0].compiles.pipelines).toBeGreaterThan(0);
-    expect(stages.at(-1)).toMatch(/onnxruntime-web \(wasm\)/);
+    expect(stages.slice(-2)).toEqual(['peer wasm beside the transformer', 'peer transformers-cpu beside the transformer']);
     const svgs = charts(r);
     for (const name of ['decode', 'prefill', 'memory'] as const) {
       const series = [...svgs[name].matchAll(/data-series="([^"]+)"/g)].map((m) => m[1]);
-      expect(series, name).toEqual(name === 'memory' ? [...ARCHS] : [...ARCHS, 'onnxruntime-web wasm']);
+      expect(series, name).toEqual(name === 'memory' ? [...ARCHS] : [...ARCHS, 'onnxruntime-web wasm', 'transformers.js cpu']);
       expect(svgs[name]).toMatch(/^<svg [^>]*xmlns="http:\/\/www\.w3\.org\/2000\/svg"[\s\S]*<\/svg>$/);
     }
     const md = markdown(r, meta);
-    expect(md).toMatch(/### Tessera and onnxruntime-web[\s\S]*\| wasm \| 16 \| 2 \|[\s\S]*### Ratios/);
+    expect(md).toMatch(/### Tessera and its peers[\s\S]*\| onnxruntime-web 1\.30\.0 \(wasm\) \| 16 \| 2 \|[\s\S]*\| transformers\.js 4\.3\.2 \(cpu\) \| 16 \| 2 \|[\s\S]*### Ratios/);
     expect(md).toMatch(/\| transformer \| .*wall/);
   });
 

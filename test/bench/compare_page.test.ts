@@ -1,8 +1,9 @@
 // The Bench page (bench/page) in headless Chromium on the tiny preset at the
 // shortest lengths: the same harness as in Node, run on the browser's WebGPU
-// with onnxruntime-web's WebGPU provider beside the transformer, draws its
-// three charts with one series per architecture (and the peer) and leaves
-// results that pass the schema. No speed is asserted.
+// with onnxruntime-web's WebGPU provider and transformers.js (its WebGPU and
+// WASM devices) beside the transformer, draws its three charts with one
+// series per architecture and per peer, and leaves results that pass the
+// schema. No speed is asserted.
 
 import { join } from 'node:path';
 import { readFileSync, rmSync } from 'node:fs';
@@ -11,7 +12,7 @@ import Ajv from 'ajv';
 import { chromium, type Browser } from 'playwright-core';
 import { describeGpu } from '../helpers/gpu';
 import { buildBenchPage, CHROMIUM_ARGS } from '../../bench/compare/browser';
-import { serveBench } from '../../bench/compare/serve';
+import { peerFolders, serveBench } from '../../bench/compare/serve';
 
 const root = join(__dirname, '..', '..');
 
@@ -21,7 +22,7 @@ describeGpu('the Bench page in headless Chromium', () => {
   let browser: Browser;
   beforeAll(async () => {
     page = await buildBenchPage(root);
-    server = await serveBench(page, join(root, 'models'), join(root, 'node_modules', 'onnxruntime-web', 'dist'));
+    server = await serveBench(page, join(root, 'models'), peerFolders(join(root, 'node_modules')));
     browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: [...CHROMIUM_ARGS, '--use-webgpu-adapter=swiftshader'] });
   });
   afterAll(async () => {
@@ -34,7 +35,9 @@ describeGpu('the Bench page in headless Chromium', () => {
     const tab = await browser.newPage();
     const errors: string[] = [];
     tab.on('pageerror', (e) => errors.push(e.message));
-    await tab.goto(`${server.url}?preset=tiny&prompts=16&contexts=16,64&repeats=1&steps=2&peer=webgpu`);
+    const external: string[] = [];
+    await tab.route('**/*', (r) => (r.request().url().startsWith(server.url) ? r.continue() : (external.push(r.request().url()), r.abort())));
+    await tab.goto(`${server.url}?preset=tiny&prompts=16&contexts=16,64&repeats=1&steps=2&peer=webgpu,transformers-webgpu,transformers-wasm`);
     await tab.waitForFunction(() => (window as { __result?: unknown }).__result !== undefined, undefined, { timeout: 240_000 });
     const result = (await tab.evaluate(() => (window as { __result?: Record<string, unknown> }).__result)) as Record<string, unknown>;
     expect(result.error, String(result.error)).toBeUndefined();
@@ -50,19 +53,23 @@ describeGpu('the Bench page in headless Chromium', () => {
     expect(charts.map((c) => c.name).sort()).toEqual(['decode', 'memory', 'prefill']);
     for (const c of charts) {
       expect(c.svg, c.name!).toBe(true);
-      // A line per architecture; the peer (onnxruntime-web on WebGPU) a point on the speed charts.
-      expect(c.series, c.name!).toEqual(c.name === 'memory' ? ['transformer', 'mamba', 'retnet', 'moe'] : ['transformer', 'mamba', 'retnet', 'moe', 'onnxruntime-web webgpu']);
-      expect(c.points, c.name!).toBe(c.name === 'prefill' ? 5 : c.name === 'decode' ? 9 : 8);
+      // A line per architecture; each peer a point on the speed charts.
+      expect(c.series, c.name!).toEqual(c.name === 'memory' ? ['transformer', 'mamba', 'retnet', 'moe'] : ['transformer', 'mamba', 'retnet', 'moe', 'onnxruntime-web webgpu', 'transformers.js webgpu', 'transformers.js wasm']);
+      expect(c.points, c.name!).toBe(c.name === 'prefill' ? 7 : c.name === 'decode' ? 11 : 8);
     }
     const { markdown: _md, svgs: _svgs, ...json } = result;
     const schema = JSON.parse(readFileSync(join(root, 'bench', 'compare', 'results.schema.json'), 'utf8'));
     const validate = new Ajv({ allErrors: true }).compile(schema);
     expect(validate(json), JSON.stringify(validate.errors)).toBe(true);
     expect((json.meta as { adapter: string }).adapter).toMatch(/swiftshader/i);
-    const peers = json.peers as { ep: string; ratio: { prefill: number; decode: number } }[];
-    expect(peers.map((p) => p.ep)).toEqual(['webgpu']);
-    expect(peers[0].ratio.prefill).toBeGreaterThan(0);
-    expect(peers[0].ratio.decode).toBeGreaterThan(0);
+    const peers = json.peers as { runtime: string; ep: string; ratio: { prefill: number; decode: number } }[];
+    expect(peers.map((p) => `${p.runtime} ${p.ep}`)).toEqual(['onnxruntime-web webgpu', 'transformers.js webgpu', 'transformers.js wasm']);
+    for (const p of peers) {
+      expect(p.ratio.prefill).toBeGreaterThan(0);
+      expect(p.ratio.decode).toBeGreaterThan(0);
+    }
+    // transformers.js loaded its WASM files from the server, not from a CDN.
+    expect(external).toEqual([]);
     await tab.close();
   });
 });
