@@ -24,7 +24,8 @@ import { copy } from '../../src/kernels/copy';
 import { matvecQ4, type MatvecQ4Tuning } from '../../src/kernels/matvec_q4';
 import { adapterClass, matvecTuning } from '../../src/kernels/tunings';
 import { matvecQ8 } from '../../src/kernels/matvec_q8';
-import { matmulQ4 } from '../../src/kernels/matmul_q4';
+import { matmulQ4, matmulQ4Tiled } from '../../src/kernels/matmul_q4';
+import { matmulQ4Rows } from '../../src/kernels/matmul_q4_rows';
 import { linear } from '../../src/reference/linear';
 import { GB, printTable, timeGpu, type BenchOptions, type Row } from '../harness';
 
@@ -105,6 +106,9 @@ export async function kernelsSuite(gpu: Gpu, opts: BenchOptions): Promise<void> 
       const tVec = await timeGpu(gpu, (r, i) => matvecQ4(r, weights[i % copies], x, y), { perSubmit: per, trials });
       // Prefill is compute-bound: a few repetitions suffice.
       const tMat = await timeGpu(gpu, (r, i) => matmulQ4(r, xs, weights[i % copies], ys), { perSubmit: 2, trials: 3 });
+      // The two prefill kernels side by side (matmulQ4 above runs the adapter's choice, tunings.ts).
+      const tTiled = await timeGpu(gpu, (r, i) => matmulQ4Tiled(r, xs, weights[i % copies], ys), { perSubmit: 2, trials: 3 });
+      const tRows = await timeGpu(gpu, (r, i) => matmulQ4Rows(r, xs, weights[i % copies], ys), { perSubmit: 2, trials: 3 });
       const copyGBs = (2 * copyWords * 4) / tCopy / GB;
       copyBw.set(name, copyGBs);
       if (opts.sweep) {
@@ -123,6 +127,8 @@ export async function kernelsSuite(gpu: Gpu, opts: BenchOptions): Promise<void> 
         'matvec GFLOP/s': (2 * N * K) / tVec / 1e9,
         [`matmul T=${T} ms`]: tMat * 1e3,
         'matmul GFLOP/s': (2 * T * N * K) / tMat / 1e9,
+        'tiled ms': tTiled * 1e3,
+        'rows ms': tRows * 1e3,
       });
     } finally {
       [...weights, x, y, xs, ys, ...srcs, dst].forEach((t) => t.dispose());

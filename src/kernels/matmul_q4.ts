@@ -4,6 +4,8 @@ import source from './matmul_q4.wgsl?raw';
 import { Params, type Recorder } from '../runtime/recorder';
 import { fmtShape, type Tensor } from '../runtime/tensor';
 import { expectActivation, expectQuantWeight, outputColumns } from './checks';
+import { matmulQ4Rows } from './matmul_q4_rows';
+import { prefillMatmul } from './tunings';
 
 const kernel = defineKernel({ name: 'matmul_q4', source, libs: [lib.matmulTile, lib.matmulQuant] });
 const TILE = 64; // tokens and rows per workgroup (matmul_q4.wgsl TM, TN)
@@ -14,8 +16,18 @@ const TILE = 64; // tokens and rows per workgroup (matmul_q4.wgsl TM, TN)
  * workgroup memory once per 64 tokens (see matmul_q4.wgsl). G is an override
  * constant, as in matvec_q4.
  */
-export function matmulQ4(rec: Recorder, x: Tensor, w: Tensor, y: Tensor, yColumn?: number): void {
+export function matmulQ4Tiled(rec: Recorder, x: Tensor, w: Tensor, y: Tensor, yColumn?: number): void {
   dispatchQuantMatmul(rec, kernel, 'q4', x, w, y, yColumn);
+}
+
+/**
+ * y = x @ W^T for T tokens (the prefill path), by the kernel tunings.ts
+ * chooses for the adapter: the tiled one above, or matmul_q4_rows where
+ * barriers are dear.
+ */
+export function matmulQ4(rec: Recorder, x: Tensor, w: Tensor, y: Tensor, yColumn?: number): void {
+  if (prefillMatmul(rec.gpu.report) === 'rows') matmulQ4Rows(rec, x, w, y, yColumn);
+  else matmulQ4Tiled(rec, x, w, y, yColumn);
 }
 
 /** The dispatch of matmul_q4 and matmul_q8, which share their entry point (lib/matmul_quant.wgsl). */

@@ -42,3 +42,32 @@ export function matvecTuning(report: Pick<DeviceReport, 'adapter' | 'software'>)
   const cls = adapterClass(report);
   return (MATVEC_TUNINGS[cls] ?? MATVEC_TUNINGS.gpu).tuning;
 }
+
+/** The kernel of a 4-bit matmul over several tokens: 'tiled' (matmul_q4, workgroup memory and barriers) or 'rows' (matmul_q4_rows, registers only). */
+export type PrefillMatmul = 'tiled' | 'rows';
+
+export const PREFILL_MATMUL: Partial<Record<AdapterClass, Measured<PrefillMatmul>>> & { gpu: Measured<PrefillMatmul>; software: Measured<PrefillMatmul> } = {
+  // Tiles reuse each staged weight and x value across 64 tokens and rows, what GPUs are built for.
+  gpu: { tuning: 'tiled', source: 'not measured: chosen by reasoning, no GPU has run the sweep yet' },
+  software: { tuning: 'rows', source: 'SwiftShader 5.0.0 through Dawn, 2-core x86-64 CPU, 2026-12: see bench/RESULTS.md' },
+};
+
+/** The prefill matmul kernel for this adapter. */
+export function prefillMatmul(report: Pick<DeviceReport, 'adapter' | 'software'>): PrefillMatmul {
+  const cls = adapterClass(report);
+  return (PREFILL_MATMUL[cls] ?? PREFILL_MATMUL.gpu).tuning;
+}
+
+/** How a row norm is reduced: by a workgroup per row ('workgroup', in workgroup memory) or by a thread per row ('thread', no barrier). */
+export type NormLayout = 'workgroup' | 'thread';
+
+export const NORM_LAYOUT: Partial<Record<AdapterClass, Measured<NormLayout>>> & { gpu: Measured<NormLayout>; software: Measured<NormLayout> } = {
+  gpu: { tuning: 'workgroup', source: 'not measured: chosen by reasoning (coalesced reads, many rows in flight)' },
+  software: { tuning: 'thread', source: 'SwiftShader 5.0.0 through Dawn, 2-core x86-64 CPU, 2026-12: see bench/RESULTS.md' },
+};
+
+/** The norm layout for this adapter. */
+export function normLayout(report: Pick<DeviceReport, 'adapter' | 'software'>): NormLayout {
+  const cls = adapterClass(report);
+  return (NORM_LAYOUT[cls] ?? NORM_LAYOUT.gpu).tuning;
+}

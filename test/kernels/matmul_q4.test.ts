@@ -1,7 +1,8 @@
 import { expect, it } from 'vitest';
 import { Recorder } from '../../src/runtime/recorder';
 import { dequantizeQ4, quantizeQ4, type Q4GroupSize } from '../../src/runtime/q4';
-import { matmulQ4 } from '../../src/kernels/matmul_q4';
+import { matmulQ4Tiled } from '../../src/kernels/matmul_q4';
+import { matmulQ4Rows } from '../../src/kernels/matmul_q4_rows';
 import { linear } from '../../src/reference/linear';
 import { describeGpu, poisoned, useGpu } from '../helpers/gpu';
 import { randn } from '../helpers/random';
@@ -18,7 +19,11 @@ function tolerance(K: number, x: ArrayLike<number>, w: ArrayLike<number>) {
   return { atol: 2e-6 * Math.sqrt(K) * maxAbs(x) * maxAbs(w), rtol: 1e-5 };
 }
 
-describeGpu('matmul_q4', () => {
+// The two prefill kernels: the tiled one (GPUs) and the barrier-free one
+// (software adapters); matmulQ4 picks between them (tunings.test.ts).
+const KERNELS: [string, typeof matmulQ4Tiled][] = [['matmul_q4', matmulQ4Tiled], ['matmul_q4_rows', matmulQ4Rows]];
+
+for (const [op, matmulQ4] of KERNELS) describeGpu(op, () => {
   const gpu = useGpu();
 
   // [T, N, K, G]: T = 1, N = 1, T and N not multiples of the 64 × 64 tile,
@@ -41,7 +46,7 @@ describeGpu('matmul_q4', () => {
     const ty = poisoned(g, [T, N], 'y');
     const rec = new Recorder(g);
     matmulQ4(rec, tx, tw, ty);
-    expectClose(await rec.submitAndRead(ty), linear(x, wd, T, K, N), tolerance(K, x, wd), `matmul_q4 ${T}×${N}×${K} G${G}`);
+    expectClose(await rec.submitAndRead(ty), linear(x, wd, T, K, N), tolerance(K, x, wd), `${op} ${T}×${N}×${K} G${G}`);
     [tw, tx, ty].forEach((t) => t.dispose());
   });
 
@@ -68,8 +73,8 @@ describeGpu('matmul_q4', () => {
     }
     // A column off the 256-byte binding grid, or past y's width, is refused.
     const rec2 = new Recorder(g);
-    expect(() => matmulQ4(rec2, tx, parts[1], ty, 100)).toThrow(/matmul_q4: 'logits' starts at byte 400, not a multiple of 256/);
-    expect(() => matmulQ4(rec2, tx, parts[1], ty, 192)).toThrow(/matmul_q4: y 'logits' has shape \(5, 320\), expected \(5, >= 364\) for columns \[192, 364\)/);
+    expect(() => matmulQ4(rec2, tx, parts[1], ty, 100)).toThrow(new RegExp(`${op}: 'logits' starts at byte 400, not a multiple of 256`));
+    expect(() => matmulQ4(rec2, tx, parts[1], ty, 192)).toThrow(new RegExp(`${op}: y 'logits' has shape \\(5, 320\\), expected \\(5, >= 364\\) for columns \\[192, 364\\)`));
     [...parts, tx, ty].forEach((t) => t.dispose());
   });
 
@@ -104,13 +109,13 @@ describeGpu('matmul_q4', () => {
     const ty = poisoned(g, [T, N], 'y', 'f16');
     const rec = new Recorder(g);
     if (!g.report.features.shaderF16) {
-      expect(() => matmulQ4(rec, tx, tw, ty)).toThrow(/matmul_q4: f16 needs the shader-f16 feature/);
+      expect(() => matmulQ4(rec, tx, tw, ty)).toThrow(new RegExp(`${op}: f16 needs the shader-f16 feature`));
     } else {
       matmulQ4(rec, tx, tw, ty);
       const xh = await g.read(tx);
       const wd = dequantizeQ4(q);
       // f32 accumulation, then one rounding to f16 (relative 2^-11) of y.
-      expectClose(await rec.submitAndRead(ty), linear(xh, wd, T, K, N), { atol: tolerance(K, xh, wd).atol + 1e-4, rtol: 1e-3 }, 'matmul_q4 f16');
+      expectClose(await rec.submitAndRead(ty), linear(xh, wd, T, K, N), { atol: tolerance(K, xh, wd).atol + 1e-4, rtol: 1e-3 }, `${op} f16`);
     }
     [tw, tx, ty].forEach((t) => t.dispose());
   });
@@ -126,12 +131,12 @@ describeGpu('matmul_q4', () => {
     const y = g.empty([T, N], 'f32', 'y');
     const yBad = g.empty([T, N + 1], 'f32', 'y.wide');
     const rec = new Recorder(g);
-    expect(() => matmulQ4(rec, x, wf, y)).toThrow(/matmul_q4: w 'w.f32' \(6, 64\) must be a q4 weight \(gpu.uploadQ4\), got f32/);
-    expect(() => matmulQ4(rec, xLong, w, y)).toThrow(/matmul_q4: x 'x.long' has shape \(2, 72\), expected \(T, 64\) to match w 'w.q4' \(6, 64\)/);
-    expect(() => matmulQ4(rec, x1, w, y)).toThrow(/matmul_q4: x 'x.1d' has shape \(64\), expected \(T, 64\)/);
-    expect(() => matmulQ4(rec, x, w, yBad)).toThrow(/matmul_q4: y 'y.wide' has shape \(2, 7\), expected \(2, 6\)/);
+    expect(() => matmulQ4(rec, x, wf, y)).toThrow(new RegExp(`${op}: w 'w.f32' \\(6, 64\\) must be a q4 weight \\(gpu.uploadQ4\\), got f32`));
+    expect(() => matmulQ4(rec, xLong, w, y)).toThrow(new RegExp(`${op}: x 'x.long' has shape \\(2, 72\\), expected \\(T, 64\\) to match w 'w.q4' \\(6, 64\\)`));
+    expect(() => matmulQ4(rec, x1, w, y)).toThrow(new RegExp(`${op}: x 'x.1d' has shape \\(64\\), expected \\(T, 64\\)`));
+    expect(() => matmulQ4(rec, x, w, yBad)).toThrow(new RegExp(`${op}: y 'y.wide' has shape \\(2, 7\\), expected \\(2, 6\\)`));
     w.dispose();
-    expect(() => matmulQ4(rec, x, w, y)).toThrow(/matmul_q4: tensor 'w.q4' \(6, 64\) was disposed/);
+    expect(() => matmulQ4(rec, x, w, y)).toThrow(new RegExp(`${op}: tensor 'w.q4' \\(6, 64\\) was disposed`));
     [wf, x, xLong, x1, y, yBad].forEach((t) => t.dispose());
   });
 });

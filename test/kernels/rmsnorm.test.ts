@@ -6,7 +6,8 @@ import { cappedGrid, describeGpu, poisoned, useGpu } from '../helpers/gpu';
 import { randn } from '../helpers/random';
 import { expectClose } from '../helpers/compare';
 
-describeGpu('rmsnorm', () => {
+// Both layouts (a workgroup or a thread per row); each adapter gets one by tunings.ts.
+for (const layout of ['workgroup', 'thread'] as const) describeGpu(`rmsnorm, a ${layout} per row`, () => {
   const gpu = useGpu();
 
   // f32 sums of squares over up to 4097 values: relative error stays near 1e-6; 1e-5 leaves room.
@@ -24,22 +25,24 @@ describeGpu('rmsnorm', () => {
     const tw = g.upload(w, [dim], { label: 'w' });
     const out = poisoned(g, [rows, dim]);
     const rec = new Recorder(g);
-    rmsnorm(rec, tx, tw, out, eps);
+    rmsnorm(rec, tx, tw, out, eps, layout);
     const got = await rec.submitAndRead(out);
     expectClose(got, ref.rmsnorm(x, w, rows, dim, eps), TOL, `rmsnorm ${rows}×${dim}`);
     [tx, tw, out].forEach((t) => t.dispose());
   });
 
-  it('40 rows over a 7 × 6 grid (a device limit of 7 workgroups per dimension), 2 spare workgroups, match the reference', async () => {
+  // A device limit of 7 workgroups per dimension: 40 rows (a workgroup each) on a 7 × 6 grid, or
+  // 500 rows (64 a workgroup: 8) on 4 × 2; both leave spare workgroups.
+  it('rows over a 2-D grid (a device limit of 7 workgroups per dimension), with spare workgroups, match the reference', async () => {
     const g = cappedGrid(gpu(), 7);
-    const [rows, dim] = [40, 300];
+    const [rows, dim] = [layout === 'thread' ? 500 : 40, 300];
     const x = randn(5050, rows * dim, 3);
     const w = randn(5051, dim);
     const tx = g.upload(x, [rows, dim], { label: 'x' });
     const tw = g.upload(w, [dim], { label: 'w' });
     const out = poisoned(g, [rows, dim]);
     const rec = new Recorder(g);
-    rmsnorm(rec, tx, tw, out, 1e-5);
+    rmsnorm(rec, tx, tw, out, 1e-5, layout);
     expectClose(await rec.submitAndRead(out), ref.rmsnorm(x, w, rows, dim, 1e-5), TOL, 'rmsnorm on a 2-D grid');
     [tx, tw, out].forEach((t) => t.dispose());
   });
@@ -53,7 +56,7 @@ describeGpu('rmsnorm', () => {
     const tw = g.upload(w, [dim], { label: 'w' });
     const obig = poisoned(g, [128 + rows * dim], 'obig');
     const rec = new Recorder(g);
-    rmsnorm(rec, tbig.view([rows, dim], 64, 'x'), tw, obig.view([rows, dim], 128, 'out'), 1e-5);
+    rmsnorm(rec, tbig.view([rows, dim], 64, 'x'), tw, obig.view([rows, dim], 128, 'out'), 1e-5, layout);
     const got = await rec.submitAndRead(obig);
     expect(Array.from(got.subarray(0, 128)).every(Number.isNaN), 'elements before the view stay unwritten').toBe(true);
     expectClose(got.subarray(128), ref.rmsnorm(x.subarray(64), w, rows, dim, 1e-5), TOL, 'rmsnorm of views');
