@@ -1,18 +1,19 @@
 import { defineKernel } from './kernel';
+import { lib } from './lib';
 import source from './matmul_q4_rows.wgsl?raw';
 import { Params, type Recorder } from '../runtime/recorder';
 import { fmtShape, type Tensor } from '../runtime/tensor';
 import { expectActivation, expectQuantWeight, outputColumns } from './checks';
 
-const kernel = defineKernel({ name: 'matmul_q4_rows', source });
+const kernel = defineKernel({ name: 'matmul_q4_rows', source, libs: [lib.q4Rows] });
 const WG = 64; // threads per workgroup (matmul_q4_rows.wgsl WG)
 const ROWS_PER_THREAD = 4;
-const TOKENS_PER_THREAD = 8; // matmul_q4_rows.wgsl TB
+const TOKENS_PER_THREAD = 8; // lib/q4_rows.wgsl
 
 /**
  * y = x @ W^T for T tokens, as matmulQ4, with no workgroup memory and no
  * barrier: a thread computes 4 rows for 8 tokens in registers (see
- * matmul_q4_rows.wgsl). The prefill path where barriers are dear (software
+ * lib/q4_rows.wgsl). The prefill path where barriers are dear (software
  * adapters; tunings.ts chooses).
  */
 export function matmulQ4Rows(rec: Recorder, x: Tensor, w: Tensor, y: Tensor, yColumn?: number): void {

@@ -1,13 +1,16 @@
 import { defineKernel } from './kernel';
 import { lib } from './lib';
 import source from './moe_matmul_q4.wgsl?raw';
+import rowsSource from './moe_matmul_q4_rows.wgsl?raw';
 import { Params, type Recorder } from '../runtime/recorder';
 import { fmtShape, type Tensor } from '../runtime/tensor';
 import { expectActivation, expectQuantWeight } from './checks';
 import type { MoeRoute } from './moe_group';
+import { prefillMatmul, type PrefillMatmul } from './tunings';
 
-const kernel = defineKernel({ name: 'moe_matmul_q4', source, libs: [lib.matmulTile] });
-const TN = 64; // output rows per workgroup (moe_matmul_q4.wgsl); its TM is moe_group.ts MOE_TILE
+const tiledKernel = defineKernel({ name: 'moe_matmul_q4', source, libs: [lib.matmulTile] });
+const rowsKernel = defineKernel({ name: 'moe_matmul_q4_rows', source: rowsSource, libs: [lib.q4Rows] });
+const TN = 64; // output rows per workgroup (both kernels); their TM is moe_group.ts MOE_TILE
 
 /**
  * The experts of T tokens (prefill), grouped by expert: for each (token, slot)
@@ -17,9 +20,11 @@ const TN = 64; // output rows per workgroup (moe_matmul_q4.wgsl); its TM is moe_
  * tokens' inputs (gate, up: row t for every slot of token t), or (T * k, K),
  * one row per entry (down: the entries' activations, in (token, slot) order);
  * y: (T * k, N) of x's dtype, in (token, slot) order. An entry with an id >= E
- * is not written (moe_combine makes its token NaN).
+ * is not written (moe_combine makes its token NaN). `kernel`: the tiled
+ * kernel (moe_matmul_q4.wgsl) or the barrier-free one
+ * (moe_matmul_q4_rows.wgsl); tunings.ts chooses per adapter, as for matmulQ4.
  */
-export function moeMatmulQ4(rec: Recorder, x: Tensor, w: Tensor, y: Tensor, route: MoeRoute): void {
+export function moeMatmulQ4(rec: Recorder, x: Tensor, w: Tensor, y: Tensor, route: MoeRoute, kernel: PrefillMatmul = prefillMatmul(rec.gpu.report)): void {
   const op = 'moe_matmul_q4';
   const [rows, K] = expectQuantWeight(op, 'w', w, 'q4');
   const type = expectActivation(op, 'x', x);
@@ -45,6 +50,16 @@ export function moeMatmulQ4(rec: Recorder, x: Tensor, w: Tensor, y: Tensor, rout
   const gather = x.shape[0] === T ? 1 : 0;
   const params = new Params(11).u32(entries).u32(N).u32(kw).u32(Math.ceil(K / q.groupSize)).u32(N).u32(k).u32(gather).u32(E)
     .u32(layout.perm).u32(layout.offsets).u32(layout.tiles).buffer;
+  if (kernel === 'rows') {
+    const rowsParams = new Params(12).u32(N).u32(kw).u32(Math.floor(kw / 4)).u32(kw % 4).u32(Math.ceil(K / q.groupSize)).u32(N).u32(k).u32(gather).u32(E)
+      .u32(layout.perm).u32(layout.offsets).u32(layout.tiles).buffer;
+    // The codes are read as vec4<u32>: the binding rounded up to 16 bytes, which the 256-aligned scales offset leaves room for.
+    const codesSize = Math.min(Math.ceil(q.packedBytes / 16) * 16, q.scalesOffset);
+    if (codesSize % 16 !== 0) throw new Error(`${op}: w '${w.label}' ${fmtShape(w.shape)} has no room to read its codes 16 bytes at a time`);
+    const rowsBindings = [x, { tensor: w, offset: 0, size: codesSize }, { tensor: w, offset: q.scalesOffset, size: q.scalesBytes }, plan, y];
+    rowsKernel.dispatch(rec, { type, overrides: { G: q.groupSize } }, rowsBindings, rowsParams, [Math.ceil(N / TN), layout.maxTiles]);
+    return;
+  }
   const bindings = [x, { tensor: w, offset: 0, size: q.packedBytes }, { tensor: w, offset: q.scalesOffset, size: q.scalesBytes }, plan, y];
-  kernel.dispatch(rec, { type, overrides: { G: q.groupSize } }, bindings, params, [Math.ceil(N / TN), layout.maxTiles]);
+  tiledKernel.dispatch(rec, { type, overrides: { G: q.groupSize } }, bindings, params, [Math.ceil(N / TN), layout.maxTiles]);
 }

@@ -56,7 +56,8 @@ import { embedQ4 } from '../../src/kernels/embed_q4';
 import { embedQ8 } from '../../src/kernels/embed_q8';
 import { layernorm } from '../../src/kernels/layernorm';
 import { matmul } from '../../src/kernels/matmul';
-import { matmulQ4 } from '../../src/kernels/matmul_q4';
+import { matmulQ4Tiled } from '../../src/kernels/matmul_q4';
+import { matmulQ4Rows } from '../../src/kernels/matmul_q4_rows';
 import { matmulQ8 } from '../../src/kernels/matmul_q8';
 import { matvec } from '../../src/kernels/matvec';
 import { matvecQ4 } from '../../src/kernels/matvec_q4';
@@ -387,10 +388,13 @@ const rmsnormCase = (out: 'f16' | 'f32') => kase(`rmsnorm f16 to ${out}`, async 
     const w = randn(seed + 1, dim);
     const tx = s.upload(x, [rows, dim], 'x', 'f16');
     const tw = s.upload(w, [dim], 'w', 'f32', 'weights');
-    const to = s.poisoned([rows, dim], 'out', out);
-    const rec = s.rec();
-    rmsnorm(rec, tx, tw, to, 1e-5);
-    s.close(`rmsnorm ${rows}×${dim} to ${out}`, await s.read(rec, to), ref.rmsnorm(x, w, rows, dim, 1e-5), out === 'f16' ? f16Out(NORM_TOL32) : NORM_TOL32);
+    // both layouts (a workgroup or a thread per row; tunings.ts gives each adapter one)
+    for (const layout of ['workgroup', 'thread'] as const) {
+      const to = s.poisoned([rows, dim], 'out', out);
+      const rec = s.rec();
+      rmsnorm(rec, tx, tw, to, 1e-5, layout);
+      s.close(`rmsnorm ${rows}×${dim} to ${out}, a ${layout} per row`, await s.read(rec, to), ref.rmsnorm(x, w, rows, dim, 1e-5), out === 'f16' ? f16Out(NORM_TOL32) : NORM_TOL32);
+    }
   }
 });
 
@@ -605,10 +609,14 @@ const quantMatmulCase = (bits: 4 | 8) => kase(`matmul_q${bits}`, async (s) => {
     const { t: tw, wd } = bits === 4 ? s.uploadQ4(randn(seed, N * K, 0.05), N, K, G, 'w') : s.uploadQ8(randn(seed, N * K, 0.05), N, K, G, 'w');
     const x = f16In(randn(seed + 1, T * K));
     const tx = s.upload(x, [T, K], 'x', 'f16');
-    const ty = s.poisoned([T, N], 'y', 'f16');
-    const rec = s.rec();
-    (bits === 4 ? matmulQ4 : matmulQ8)(rec, tx, tw, ty);
-    s.close(`matmul_q${bits} ${T}×${N}×${K} G${G}`, await s.read(rec, ty), linear(x, wd, T, K, N), linearTol(K, x, wd, bits === 4 ? 2e-6 : 1e-6));
+    // 4-bit: both prefill kernels (tiled, and matmul_q4_rows; tunings.ts gives each adapter one)
+    const kernels = bits === 4 ? [['matmul_q4', matmulQ4Tiled], ['matmul_q4_rows', matmulQ4Rows]] as const : [['matmul_q8', matmulQ8]] as const;
+    for (const [name, run] of kernels) {
+      const ty = s.poisoned([T, N], 'y', 'f16');
+      const rec = s.rec();
+      run(rec, tx, tw, ty);
+      s.close(`${name} ${T}×${N}×${K} G${G}`, await s.read(rec, ty), linear(x, wd, T, K, N), linearTol(K, x, wd, bits === 4 ? 2e-6 : 1e-6));
+    }
   }
 });
 
@@ -706,10 +714,13 @@ const moeMatmulCase = kase('moe_matmul_q4', async (s) => {
     for (const rows of ['token', 'entry'] as const) {
       const x = f16In(randn(seed + 1, (rows === 'token' ? T : T * k) * K));
       const tx = s.upload(x, [rows === 'token' ? T : T * k, K], 'x', 'f16');
-      const ty = s.poisoned([T * k, N], 'y', 'f16');
-      const rec = s.rec();
-      moeMatmulQ4(rec, tx, tw, ty, route);
-      s.close(`moe_matmul_q4 T ${T} E ${E} k ${k} ${N}×${K} G${G} x by ${rows}`, await s.read(rec, ty), moeLinearRef(x, wd, ids, k, N, K, rows), linearTol(K, x, wd));
+      // both kernels (tiled, and moe_matmul_q4_rows; tunings.ts gives each adapter one)
+      for (const kernel of ['tiled', 'rows'] as const) {
+        const ty = s.poisoned([T * k, N], 'y', 'f16');
+        const rec = s.rec();
+        moeMatmulQ4(rec, tx, tw, ty, route, kernel);
+        s.close(`moe_matmul_q4 (${kernel}) T ${T} E ${E} k ${k} ${N}×${K} G${G} x by ${rows}`, await s.read(rec, ty), moeLinearRef(x, wd, ids, k, N, K, rows), linearTol(K, x, wd));
+      }
     }
   }
 });

@@ -14,6 +14,7 @@ import { moeRouter, moeRouterLanes } from '../../src/kernels/moe_router';
 import { moeMatvecQ4 } from '../../src/kernels/moe_matvec_q4';
 import { MOE_TILE, moeGroup, moePlanLayout, moePlanShape } from '../../src/kernels/moe_group';
 import { moeMatmulQ4 } from '../../src/kernels/moe_matmul_q4';
+import type { PrefillMatmul } from '../../src/kernels/tunings';
 import { moeCombine } from '../../src/kernels/moe_combine';
 import { swiglu } from '../../src/kernels/swiglu';
 import { MATVEC_TUNINGS, type MatvecTuning } from '../../src/kernels/tunings';
@@ -270,7 +271,7 @@ describeGpu('moe', () => {
   ];
 
   /** Records the prefill block: group, gate and up, swiglu, down, combine into out. Returns the scratch for inspection. */
-  function recordPrefill(g: Gpu, rec: Recorder, c: PrefillCase, w: { gate: Tensor; up: Tensor; down: Tensor }, tx: Tensor, tids: Tensor, twts: Tensor, out: Tensor) {
+  function recordPrefill(g: Gpu, rec: Recorder, c: PrefillCase, w: { gate: Tensor; up: Tensor; down: Tensor }, tx: Tensor, tids: Tensor, twts: Tensor, out: Tensor, kernel: PrefillMatmul) {
     const { T, E, k, D, I } = c;
     const s = {
       plan: poisoned(g, moePlanShape(T, k, E), 'plan', 'u32'),
@@ -280,15 +281,17 @@ describeGpu('moe', () => {
       yd: poisoned(g, [T * k, D], 'down.y'),
     };
     const route = moeGroup(rec, tids, E, s.plan);
-    moeMatmulQ4(rec, tx, w.gate, s.yg, route);
-    moeMatmulQ4(rec, tx, w.up, s.yu, route);
+    moeMatmulQ4(rec, tx, w.gate, s.yg, route, kernel);
+    moeMatmulQ4(rec, tx, w.up, s.yu, route, kernel);
     swiglu(rec, s.yg, s.yu, s.act);
-    moeMatmulQ4(rec, s.act, w.down, s.yd, route);
+    moeMatmulQ4(rec, s.act, w.down, s.yd, route, kernel);
     moeCombine(rec, s.yd, tids, twts, out, { experts: E, accumulate: true });
     return { ...s, dispose: () => Object.values(s).forEach((t) => t.dispose()) };
   }
 
-  it.each(PREFILL)('prefill, $name: the plan, each stage and the block match the references, bit-identical on a second run', async (c) => {
+  // Both expert matmuls: the tiled one (GPUs) and the barrier-free one (software adapters; tunings.ts).
+  const PREFILL_KERNELS = PREFILL.flatMap((c) => (['tiled', 'rows'] as const).map((kernel) => ({ ...c, kernel })));
+  it.each(PREFILL_KERNELS)('prefill ($kernel), $name: the plan, each stage and the block match the references, bit-identical on a second run', async (c) => {
     const g = gpu();
     const { T, E, k, D, I, G } = c;
     const seed = T * 7919 + E * 31 + k * 7 + D + I;
@@ -308,7 +311,7 @@ describeGpu('moe', () => {
     for (let run = 0; run < 2; run++) {
       const out = g.upload(base, [T, D], { label: 'out' });
       const rec = new Recorder(g);
-      const s = recordPrefill(g, rec, c, { gate: gate.t, up: up.t, down: down.t }, tx, tids, twts, out);
+      const s = recordPrefill(g, rec, c, { gate: gate.t, up: up.t, down: down.t }, tx, tids, twts, out, c.kernel);
       const got = (await rec.submitAndRead(out)) as Float32Array;
       runs.push(got);
       if (run === 0) {
@@ -399,7 +402,8 @@ describeGpu('moe', () => {
       ['moe_combine', () => moeCombine(rec, yd, ids, wts, out, { experts: E })],
     ];
     if (!g.report.features.shaderF16) {
-      for (const [op, call] of calls) expect(call).toThrow(new RegExp(`${op}: f16 needs the shader-f16 feature`));
+      // (the expert matmul named by the kernel the adapter runs: moe_matmul_q4 or moe_matmul_q4_rows)
+      for (const [op, call] of calls) expect(call).toThrow(new RegExp(`${op}(_rows)?: f16 needs the shader-f16 feature`));
     } else {
       // run for real in test/e2e/f16_kernels.test.ts (test/helpers/f16_kernel_cases.ts); here, that they record
       for (const [, call] of calls) call();

@@ -8,5 +8,6 @@ import matmulQuant from './matmul_quant.wgsl?raw';
 import embedQuant from './embed_quant.wgsl?raw';
 import attentionTile from './attention_tile.wgsl?raw';
 import preciseLog2 from './precise_log2.wgsl?raw';
+import q4Rows from './q4_rows.wgsl?raw';
 
-export const lib = { common, random, activations, matvecQuant, matmulTile, matmulQuant, embedQuant, attentionTile, preciseLog2 } as const;
+export const lib = { common, random, activations, matvecQuant, matmulTile, matmulQuant, embedQuant, attentionTile, preciseLog2, q4Rows } as const;
