@@ -11,6 +11,7 @@ import { randomCheckpoint } from './random_checkpoint';
 import { OrtPeer, type OrtEp, type OrtModule } from '../peer/ort_runner';
 import { tjsGenerate, type TjsDevice, type TjsModule } from '../peer/tjs_runner';
 import { openSource, type SourceInput } from '../../src/models/loader/source';
+import type { OnnxDecoder } from '../peer/onnx_export';
 import type { CompareOptions } from './runner';
 
 /**
@@ -67,11 +68,12 @@ export async function peerBeside(model: LanguageModel, compiles: GenerationFigur
   const { exportOnnxDecoder } = await import('../peer/onnx_export');
   const decoder = await exportOnnxDecoder(source, { weights: 'q4', maxPositions: n + steps });
   const prompt = Array.from({ length: n }, (_, i) => (i * 7919 + 11) % model.info.vocabSize);
-  const peer = column.startsWith('transformers-') ? await viaTransformers(modules, column.slice('transformers-'.length) as TjsDevice, decoder.bytes, source, prompt, steps) : await viaOnnxruntime(modules, column as OrtEp, decoder, prompt, steps);
+  const tjsDevice = column.startsWith('transformers-') ? (column.slice('transformers-'.length) as TjsDevice) : null;
+  const peer = tjsDevice ? await viaTransformers(modules, tjsDevice, decoder.bytes, source, prompt, steps) : await viaOnnxruntime(modules, column as OrtEp, decoder, prompt, steps);
   const tessera = await tesseraGeneration(model, Int32Array.from(prompt), steps, compiles);
   return {
-    runtime: column.startsWith('transformers-') ? 'transformers.js' : 'onnxruntime-web',
-    ep: column.startsWith('transformers-') ? (column.slice('transformers-'.length) as TjsDevice) : (column as OrtEp),
+    runtime: tjsDevice ? 'transformers.js' : 'onnxruntime-web',
+    ep: tjsDevice ?? (column as OrtEp),
     prompt: n,
     decodeSteps: opts.decodeSteps,
     peer,
@@ -82,7 +84,7 @@ export async function peerBeside(model: LanguageModel, compiles: GenerationFigur
 
 type PeerFigures = PeerSample['peer'];
 
-async function viaOnnxruntime(modules: PeerModules, ep: OrtEp, decoder: Parameters<typeof OrtPeer.create>[2] & { bytes: Uint8Array }, prompt: number[], steps: number): Promise<PeerFigures> {
+async function viaOnnxruntime(modules: PeerModules, ep: OrtEp, decoder: OnnxDecoder, prompt: number[], steps: number): Promise<PeerFigures> {
   const ort = modules.ort;
   if (!ort) throw new Error(`peer ${ep}: onnxruntime-web was not loaded`);
   const peer = await OrtPeer.create(ort, decoder.bytes, decoder, { ep });

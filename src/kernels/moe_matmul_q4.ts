@@ -48,8 +48,6 @@ export function moeMatmulQ4(rec: Recorder, x: Tensor, w: Tensor, y: Tensor, rout
   const kw = K / 8;
   // x (T * k, K) with k = 1 is (T, K): gathering by token or by entry is the same row.
   const gather = x.shape[0] === T ? 1 : 0;
-  const params = new Params(11).u32(entries).u32(N).u32(kw).u32(Math.ceil(K / q.groupSize)).u32(N).u32(k).u32(gather).u32(E)
-    .u32(layout.perm).u32(layout.offsets).u32(layout.tiles).buffer;
   if (kernel === 'rows') {
     const rowsParams = new Params(12).u32(N).u32(kw).u32(Math.floor(kw / 4)).u32(kw % 4).u32(Math.ceil(K / q.groupSize)).u32(N).u32(k).u32(gather).u32(E)
       .u32(layout.perm).u32(layout.offsets).u32(layout.tiles).buffer;
@@ -60,6 +58,8 @@ export function moeMatmulQ4(rec: Recorder, x: Tensor, w: Tensor, y: Tensor, rout
     rowsKernel.dispatch(rec, { type, overrides: { G: q.groupSize } }, rowsBindings, rowsParams, [Math.ceil(N / TN), layout.maxTiles]);
     return;
   }
+  const params = new Params(11).u32(entries).u32(N).u32(kw).u32(Math.ceil(K / q.groupSize)).u32(N).u32(k).u32(gather).u32(E)
+    .u32(layout.perm).u32(layout.offsets).u32(layout.tiles).buffer;
   const bindings = [x, { tensor: w, offset: 0, size: q.packedBytes }, { tensor: w, offset: q.scalesOffset, size: q.scalesBytes }, plan, y];
   tiledKernel.dispatch(rec, { type, overrides: { G: q.groupSize } }, bindings, params, [Math.ceil(N / TN), layout.maxTiles]);
 }
