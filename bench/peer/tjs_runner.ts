@@ -60,7 +60,8 @@ let nextId = 0;
  * after `prompt` (`warmup` times untimed, then timed), and frees the session.
  * `dtype` names the graph's weights to transformers.js: 'q4' (MatMulNBits)
  * or 'fp32'. EOS is taken out of the configuration so that every run
- * generates exactly `steps` tokens, as Tessera's timed run does.
+ * generates exactly `steps` tokens, as Tessera's timed run does. Sets the
+ * module's `env` (local files only, the custom cache) for the whole host.
  */
 export async function tjsGenerate(
   tjs: TjsModule,

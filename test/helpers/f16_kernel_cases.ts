@@ -409,10 +409,12 @@ const layernormCase = kase('layernorm', async (s) => {
     const tx = s.upload(x, [rows, dim], 'x', 'f16');
     const tw = s.upload(w, [dim], 'w', 'f32', 'weights');
     const tb = s.upload(b, [dim], 'b', 'f32', 'weights');
-    const out = s.poisoned([rows, dim], 'out', 'f16');
-    const rec = s.rec();
-    layernorm(rec, tx, tw, hasBias ? tb : null, out, 1e-5);
-    s.close(`layernorm ${rows}×${dim} bias ${hasBias}`, await s.read(rec, out), ref.layernorm(x, w, hasBias ? b : null, rows, dim, 1e-5), f16Out(NORM_TOL32));
+    for (const layout of ['workgroup', 'thread'] as const) {
+      const out = s.poisoned([rows, dim], 'out', 'f16');
+      const rec = s.rec();
+      layernorm(rec, tx, tw, hasBias ? tb : null, out, 1e-5, layout);
+      s.close(`layernorm ${rows}×${dim} bias ${hasBias}, a ${layout} per row`, await s.read(rec, out), ref.layernorm(x, w, hasBias ? b : null, rows, dim, 1e-5), f16Out(NORM_TOL32));
+    }
   }
 });
 

@@ -6,7 +6,8 @@ import { cappedGrid, describeGpu, poisoned, useGpu } from '../helpers/gpu';
 import { randn } from '../helpers/random';
 import { expectClose } from '../helpers/compare';
 
-describeGpu('layernorm', () => {
+// Both layouts (a workgroup or a thread per row); each adapter gets one by tunings.ts.
+for (const layout of ['workgroup', 'thread'] as const) describeGpu(`layernorm, a ${layout} per row`, () => {
   const gpu = useGpu();
 
   // f32 two-pass mean/variance over up to 4097 values: relative error near 1e-6; 1e-5 leaves room.
@@ -28,15 +29,17 @@ describeGpu('layernorm', () => {
     const tb = g.upload(b, [dim], { label: 'b' });
     const out = poisoned(g, [rows, dim]);
     const rec = new Recorder(g);
-    layernorm(rec, tx, tw, hasBias ? tb : null, out, eps);
+    layernorm(rec, tx, tw, hasBias ? tb : null, out, eps, layout);
     const got = await rec.submitAndRead(out);
     expectClose(got, ref.layernorm(x, w, hasBias ? b : null, rows, dim, eps), TOL, `layernorm ${rows}×${dim}`);
     [tx, tw, tb, out].forEach((t) => t.dispose());
   });
 
-  it.each([true, false])('40 rows over a 7 × 6 grid (a device limit of 7 workgroups per dimension), 2 spare workgroups (bias %s), match the reference', async (hasBias) => {
+  // A device limit of 7 workgroups per dimension: 40 rows (a workgroup each) on a 7 × 6 grid, or
+  // 500 rows (64 a workgroup: 8) on 4 × 2; both leave spare workgroups.
+  it.each([true, false])('rows over a 2-D grid (a device limit of 7 workgroups per dimension), with spare workgroups (bias %s), match the reference', async (hasBias) => {
     const g = cappedGrid(gpu(), 7);
-    const [rows, dim] = [40, 300];
+    const [rows, dim] = [layout === 'thread' ? 500 : 40, 300];
     const seed = hasBias ? 4040 : 4050;
     const x = randn(seed, rows * dim, 2).map((v) => v + 5);
     const w = randn(seed + 1, dim);
@@ -46,7 +49,7 @@ describeGpu('layernorm', () => {
     const tb = g.upload(b, [dim], { label: 'b' });
     const out = poisoned(g, [rows, dim]);
     const rec = new Recorder(g);
-    layernorm(rec, tx, tw, hasBias ? tb : null, out, 1e-5);
+    layernorm(rec, tx, tw, hasBias ? tb : null, out, 1e-5, layout);
     expectClose(await rec.submitAndRead(out), ref.layernorm(x, w, hasBias ? b : null, rows, dim, 1e-5), TOL, 'layernorm on a 2-D grid');
     [tx, tw, tb, out].forEach((t) => t.dispose());
   });
@@ -63,8 +66,8 @@ describeGpu('layernorm', () => {
     const o1 = poisoned(g, [rows, dim], 'o1');
     const o2 = poisoned(g, [rows, dim], 'o2');
     const rec = new Recorder(g);
-    layernorm(rec, tx, tw, null, o1, 1e-6);
-    layernorm(rec, tx, tw, tb, o2, 1e-6);
+    layernorm(rec, tx, tw, null, o1, 1e-6, layout);
+    layernorm(rec, tx, tw, tb, o2, 1e-6, layout);
     await rec.submit();
     // same tolerance as above
     expectClose(await g.read(o1), ref.layernorm(x, w, null, rows, dim, 1e-6), TOL, 'no bias');
