@@ -156,3 +156,29 @@ export function expectVectorOf(op: string, name: string, t: Tensor, len: number,
   const ok = (t.shape.length === 1 && t.shape[0] === len) || (t.shape.length === 2 && t.shape[0] === 1 && t.shape[1] === len);
   if (!ok) throw new Error(`${op}: ${name} '${t.label}' has shape ${fmtShape(t.shape)}, expected (${len}) or (1, ${len})`);
 }
+
+/**
+ * The binding of a quantized weight's codes read as vec4<u32>: the packed
+ * bytes rounded up to 16, which the 256-aligned scales offset leaves room for.
+ */
+export function vec4CodesBinding(op: string, w: Tensor): Binding {
+  const q = w.quant!;
+  const size = Math.min(Math.ceil(q.packedBytes / 16) * 16, q.scalesOffset);
+  if (size % 16 !== 0) throw new Error(`${op}: w '${w.label}' ${fmtShape(w.shape)} has no room to read its codes 16 bytes at a time`);
+  return { tensor: w, offset: 0, size };
+}
+
+/**
+ * The arguments of a quantized matmul y = x W^T over T tokens, checked:
+ * W (N, K) of `dtype`, x (T, K), y (T, N) or columns [yColumn, yColumn + N)
+ * of a wider y, not sharing x's buffer.
+ */
+export function expectQuantMatmul(op: string, dtype: 'q4' | 'q8', x: Tensor, w: Tensor, y: Tensor, yColumn?: number): { N: number; K: number; T: number; type: ElementType; out: { binding: Binding; ldy: number } } {
+  const [N, K] = expectQuantWeight(op, 'w', w, dtype);
+  const type = expectActivation(op, 'x', x);
+  if (x.shape.length !== 2 || x.shape[1] !== K) throw new Error(`${op}: x '${x.label}' has shape ${fmtShape(x.shape)}, expected (T, ${K}) to match w '${w.label}' ${fmtShape(w.shape)}`);
+  const T = x.shape[0];
+  const out = outputColumns(op, y, T, N, type, yColumn);
+  if (y.buffer === x.buffer) throw new Error(`${op}: y '${y.label}' shares a buffer with x '${x.label}'; an input bound read and an output bound read_write cannot alias`);
+  return { N, K, T, type, out };
+}

@@ -2,8 +2,8 @@ import { defineKernel, type Kernel } from './kernel';
 import { lib } from './lib';
 import source from './matmul_q4.wgsl?raw';
 import { Params, type Recorder } from '../runtime/recorder';
-import { fmtShape, type Tensor } from '../runtime/tensor';
-import { expectActivation, expectQuantWeight, outputColumns } from './checks';
+import type { Tensor } from '../runtime/tensor';
+import { expectQuantMatmul } from './checks';
 import { matmulQ4Rows } from './matmul_q4_rows';
 import { prefillMatmul } from './tunings';
 
@@ -32,13 +32,7 @@ export function matmulQ4(rec: Recorder, x: Tensor, w: Tensor, y: Tensor, yColumn
 
 /** The dispatch of matmul_q4 and matmul_q8, which share their entry point (lib/matmul_quant.wgsl). */
 export function dispatchQuantMatmul(rec: Recorder, k: Kernel, dtype: 'q4' | 'q8', x: Tensor, w: Tensor, y: Tensor, yColumn?: number): void {
-  const op = k.name;
-  const [N, K] = expectQuantWeight(op, 'w', w, dtype);
-  const type = expectActivation(op, 'x', x);
-  if (x.shape.length !== 2 || x.shape[1] !== K) throw new Error(`${op}: x '${x.label}' has shape ${fmtShape(x.shape)}, expected (T, ${K}) to match w '${w.label}' ${fmtShape(w.shape)}`);
-  const T = x.shape[0];
-  const out = outputColumns(op, y, T, N, type, yColumn);
-  if (y.buffer === x.buffer) throw new Error(`${op}: y '${y.label}' shares a buffer with x '${x.label}'; an input bound read and an output bound read_write cannot alias`);
+  const { N, K, T, type, out } = expectQuantMatmul(k.name, dtype, x, w, y, yColumn);
   const q = w.quant!;
   const kw = K / (dtype === 'q4' ? 8 : 4); // code words per row
   const params = new Params(5).u32(T).u32(N).u32(kw).u32(Math.ceil(K / q.groupSize)).u32(out.ldy).buffer;

@@ -2,8 +2,8 @@ import { defineKernel, grid, type Kernel } from './kernel';
 import { lib } from './lib';
 import source from './matvec_q4.wgsl?raw';
 import { Params, type Recorder } from '../runtime/recorder';
-import { fmtShape, type Tensor } from '../runtime/tensor';
-import { expectActivation, expectQuantWeight, expectVectorOf } from './checks';
+import type { Tensor } from '../runtime/tensor';
+import { expectActivation, expectQuantWeight, expectVectorOf, vec4CodesBinding } from './checks';
 import { matvecTuning, type MatvecTuning } from './tunings';
 
 const kernel = defineKernel({ name: 'matvec_q4', source, libs: [lib.common, lib.matvecQuant] });
@@ -41,11 +41,7 @@ export function dispatchQuantMatvec(rec: Recorder, k: Kernel, dtype: 'q4' | 'q8'
   const q = w.quant!;
   const kw = K / (dtype === 'q4' ? 8 : 4); // code words per row
   const params = new Params(5).u32(N).u32(kw).u32(Math.floor(kw / 4)).u32(kw % 4).u32(Math.ceil(K / q.groupSize)).buffer;
-  // The codes are read as vec4<u32>: round the binding up to 16 bytes, which
-  // the 256-aligned scales offset leaves room for.
-  const codesSize = Math.min(Math.ceil(q.packedBytes / 16) * 16, q.scalesOffset);
-  if (codesSize % 16 !== 0) throw new Error(`${op}: w '${w.label}' ${fmtShape(w.shape)} has no room to read its codes 16 bytes at a time`);
-  const bindings = [{ tensor: w, offset: 0, size: codesSize }, { tensor: w, offset: q.scalesOffset, size: q.scalesBytes }, x, y];
+  const bindings = [vec4CodesBinding(op, w), { tensor: w, offset: q.scalesOffset, size: q.scalesBytes }, x, y];
   const rows = ROWS_PER_TEAM * (WG / TPR);
   k.dispatch(rec, { type, overrides: { WG, TPR, G: q.groupSize } }, bindings, params, grid(Math.ceil(N / rows), rec.gpu.device.limits.maxComputeWorkgroupsPerDimension));
 }

@@ -4,7 +4,7 @@ import source from './moe_matmul_q4.wgsl?raw';
 import rowsSource from './moe_matmul_q4_rows.wgsl?raw';
 import { Params, type Recorder } from '../runtime/recorder';
 import { fmtShape, type Tensor } from '../runtime/tensor';
-import { expectActivation, expectQuantWeight } from './checks';
+import { expectActivation, expectQuantWeight, vec4CodesBinding } from './checks';
 import type { MoeRoute } from './moe_group';
 import { prefillMatmul, type PrefillMatmul } from './tunings';
 
@@ -51,10 +51,7 @@ export function moeMatmulQ4(rec: Recorder, x: Tensor, w: Tensor, y: Tensor, rout
   if (kernel === 'rows') {
     const rowsParams = new Params(12).u32(N).u32(kw).u32(Math.floor(kw / 4)).u32(kw % 4).u32(Math.ceil(K / q.groupSize)).u32(N).u32(k).u32(gather).u32(E)
       .u32(layout.perm).u32(layout.offsets).u32(layout.tiles).buffer;
-    // The codes are read as vec4<u32>: the binding rounded up to 16 bytes, which the 256-aligned scales offset leaves room for.
-    const codesSize = Math.min(Math.ceil(q.packedBytes / 16) * 16, q.scalesOffset);
-    if (codesSize % 16 !== 0) throw new Error(`${op}: w '${w.label}' ${fmtShape(w.shape)} has no room to read its codes 16 bytes at a time`);
-    const rowsBindings = [x, { tensor: w, offset: 0, size: codesSize }, { tensor: w, offset: q.scalesOffset, size: q.scalesBytes }, plan, y];
+    const rowsBindings = [x, vec4CodesBinding(op, w), { tensor: w, offset: q.scalesOffset, size: q.scalesBytes }, plan, y];
     rowsKernel.dispatch(rec, { type, overrides: { G: q.groupSize } }, rowsBindings, rowsParams, [Math.ceil(N / TN), layout.maxTiles]);
     return;
   }

@@ -3,7 +3,7 @@ import { lib } from './lib';
 import source from './moe_matvec_q4.wgsl?raw';
 import { Params, type Recorder } from '../runtime/recorder';
 import { fmtShape, type Tensor } from '../runtime/tensor';
-import { expectActivation, expectQuantWeight } from './checks';
+import { expectActivation, expectQuantWeight, vec4CodesBinding } from './checks';
 import { matvecTuning, type MatvecTuning } from './tunings';
 import { MOE_MAX_EXPERTS } from './moe_router';
 
@@ -52,9 +52,7 @@ export function moeMatvecQ4(rec: Recorder, w: Tensor, x: Tensor, ids: Tensor, y:
   const q = w.quant!;
   const kw = K / 8;
   const params = new Params(8).u32(N).u32(kw).u32(Math.floor(kw / 4)).u32(kw % 4).u32(Math.ceil(K / q.groupSize)).u32(experts).u32(perSlot && xRows > 1 ? K / 4 : 0).f32(NaN).buffer;
-  const codesSize = Math.min(Math.ceil(q.packedBytes / 16) * 16, q.scalesOffset);
-  if (codesSize % 16 !== 0) throw new Error(`${op}: w '${w.label}' ${fmtShape(w.shape)} has no room to read its codes 16 bytes at a time`);
-  const bindings = [{ tensor: w, offset: 0, size: codesSize }, { tensor: w, offset: q.scalesOffset, size: q.scalesBytes }, x, ids, y];
+  const bindings = [vec4CodesBinding(op, w), { tensor: w, offset: q.scalesOffset, size: q.scalesBytes }, x, ids, y];
   const [gx, gy] = grid(Math.ceil(N / (ROWS_PER_TEAM * (WG / TPR))), rec.gpu.device.limits.maxComputeWorkgroupsPerDimension);
   kernel.dispatch(rec, { type, overrides: { WG, TPR, G: q.groupSize } }, bindings, params, [gx, gy, k]);
 }

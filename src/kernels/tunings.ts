@@ -23,10 +23,18 @@ export interface Measured<T> {
   source: string;
 }
 
+/** A tuning per adapter class: a general GPU one and a software one at least. */
+export type TuningTable<T> = Partial<Record<AdapterClass, Measured<T>>> & { gpu: Measured<T>; software: Measured<T> };
+
+/** The adapter's entry of a table: its class's where one was measured, else the general GPU one. */
+function tuningFor<T>(table: TuningTable<T>, report: Pick<DeviceReport, 'adapter' | 'software'>): T {
+  return (table[adapterClass(report)] ?? table.gpu).tuning;
+}
+
 /** Threads per workgroup and lanes per team of 4 rows of matvec_q4 and matvec_q8 (lib/matvec_quant.wgsl). */
 export interface MatvecTuning { WG: number; TPR: number }
 
-export const MATVEC_TUNINGS: Partial<Record<AdapterClass, Measured<MatvecTuning>>> & { gpu: Measured<MatvecTuning>; software: Measured<MatvecTuning> } = {
+export const MATVEC_TUNINGS: TuningTable<MatvecTuning> = {
   // 8 lanes per team read 128 consecutive bytes of each of its 4 rows per step;
   // 32 rows per workgroup spread a 1536-row layer over 48 workgroups.
   gpu: { tuning: { WG: 64, TPR: 8 }, source: 'not measured: chosen by reasoning, no GPU has run the sweep yet' },
@@ -39,14 +47,13 @@ export const MATVEC_TUNINGS: Partial<Record<AdapterClass, Measured<MatvecTuning>
 
 /** The matvec tuning for this adapter. */
 export function matvecTuning(report: Pick<DeviceReport, 'adapter' | 'software'>): MatvecTuning {
-  const cls = adapterClass(report);
-  return (MATVEC_TUNINGS[cls] ?? MATVEC_TUNINGS.gpu).tuning;
+  return tuningFor(MATVEC_TUNINGS, report);
 }
 
 /** The kernel of a 4-bit matmul over several tokens: 'tiled' (matmul_q4, workgroup memory and barriers) or 'rows' (matmul_q4_rows, registers only). */
 export type PrefillMatmul = 'tiled' | 'rows';
 
-export const PREFILL_MATMUL: Partial<Record<AdapterClass, Measured<PrefillMatmul>>> & { gpu: Measured<PrefillMatmul>; software: Measured<PrefillMatmul> } = {
+export const PREFILL_MATMUL: TuningTable<PrefillMatmul> = {
   // Tiles reuse each staged weight and x value across 64 tokens and rows, what GPUs are built for.
   gpu: { tuning: 'tiled', source: 'not measured: chosen by reasoning, no GPU has run the sweep yet' },
   software: { tuning: 'rows', source: 'SwiftShader 5.0.0 through Dawn, 2-core x86-64 CPU, 2026-12: see bench/RESULTS.md' },
@@ -54,20 +61,18 @@ export const PREFILL_MATMUL: Partial<Record<AdapterClass, Measured<PrefillMatmul
 
 /** The prefill matmul kernel for this adapter. */
 export function prefillMatmul(report: Pick<DeviceReport, 'adapter' | 'software'>): PrefillMatmul {
-  const cls = adapterClass(report);
-  return (PREFILL_MATMUL[cls] ?? PREFILL_MATMUL.gpu).tuning;
+  return tuningFor(PREFILL_MATMUL, report);
 }
 
 /** How a row norm is reduced: by a workgroup per row ('workgroup', in workgroup memory) or by a thread per row ('thread', no barrier). */
 export type NormLayout = 'workgroup' | 'thread';
 
-export const NORM_LAYOUT: Partial<Record<AdapterClass, Measured<NormLayout>>> & { gpu: Measured<NormLayout>; software: Measured<NormLayout> } = {
+export const NORM_LAYOUT: TuningTable<NormLayout> = {
   gpu: { tuning: 'workgroup', source: 'not measured: chosen by reasoning (coalesced reads, many rows in flight)' },
   software: { tuning: 'thread', source: 'SwiftShader 5.0.0 through Dawn, 2-core x86-64 CPU, 2026-12: see bench/RESULTS.md' },
 };
 
 /** The norm layout for this adapter. */
 export function normLayout(report: Pick<DeviceReport, 'adapter' | 'software'>): NormLayout {
-  const cls = adapterClass(report);
-  return (NORM_LAYOUT[cls] ?? NORM_LAYOUT.gpu).tuning;
+  return tuningFor(NORM_LAYOUT, report);
 }
