@@ -12,6 +12,8 @@ export interface BenchOptions {
   quick: boolean;
   /** Overrides of a suite's sizes (--layers, --prompts, --contexts; the retention suite's lengths are --prompts). */
   layers?: number;
+  /** Compare suite: cut each preset to this fraction of its layers instead (--depth 1/6). */
+  depth?: number;
   prompts?: number[];
   contexts?: number[];
   /** Timed runs per figure, the best kept (default 2; 1 on software adapters, where a run is slow). */

@@ -9,6 +9,7 @@ import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { adapterSuite } from './suites/adapter';
 import { kernelsSuite } from './suites/kernels';
+import { attentionSuite } from './suites/attention';
 import { retentionSuite } from './suites/retention';
 import { moeSuite } from './suites/moe';
 import { bundledSuite } from './suites/bundled';
@@ -18,6 +19,7 @@ import { setTableSink, type BenchOptions, type Row } from './harness';
 const suites: Record<string, (gpu: Gpu, opts: BenchOptions) => Promise<void>> = {
   adapter: adapterSuite,
   kernels: kernelsSuite,
+  attention: attentionSuite,
   retention: retentionSuite,
   moe: moeSuite,
   bundled: bundledSuite,
@@ -54,6 +56,12 @@ function parseArgs(argv: string[]): { suite: string; opts: BenchOptions; json: s
     else if (a === '--suite') suite = argv[++i] ?? '';
     else if (a.startsWith('--suite=')) suite = a.slice(8);
     else if (a === '--layers') opts.layers = list(argv[++i], a)[0];
+    else if (a === '--depth') {
+      const v = argv[++i] ?? '';
+      const m = /^1\/(\d+)$/.exec(v);
+      opts.depth = m ? 1 / Number(m[1]) : Number(v);
+      if (!(opts.depth > 0 && opts.depth <= 1)) throw new Error(`bench: --depth takes a fraction of each preset's layers in (0, 1], as 0.2 or 1/6, got '${v}'`);
+    }
     else if (a === '--prompts') opts.prompts = list(argv[++i], a);
     else if (a === '--contexts') opts.contexts = list(argv[++i], a);
     else if (a === '--repeats') opts.repeats = list(argv[++i], a)[0];
@@ -61,7 +69,7 @@ function parseArgs(argv: string[]): { suite: string; opts: BenchOptions; json: s
     else if (a === '--preset') opts.preset = argv[++i] ?? '';
     else if (a === '--archs') opts.archs = (argv[++i] ?? '').split(',');
     else if (a === '--out') opts.out = argv[++i] ?? '';
-    else throw new Error(`bench: unknown argument '${a}' (use [--suite ${Object.keys(suites).join('|')}] [--preset 135m|tiny] [--archs a,b] [--out DIR] [--profile] [--peer COLUMNS|none (webgpu, wasm, transformers-webgpu, transformers-wasm, transformers-cpu)] [--browser] [--quick] [--sweep] [--layers N] [--prompts a,b] [--contexts a,b] [--repeats N] [--vocab N] [--f16] [--json FILE])`);
+    else throw new Error(`bench: unknown argument '${a}' (use [--suite ${Object.keys(suites).join('|')}] [--preset 135m|tiny] [--archs a,b] [--out DIR] [--profile] [--peer COLUMNS|none (webgpu, wasm, transformers-webgpu, transformers-wasm, transformers-cpu)] [--browser] [--quick] [--sweep] [--layers N] [--depth F] [--prompts a,b] [--contexts a,b] [--repeats N] [--vocab N] [--f16] [--json FILE])`);
   }
   if (!suites[suite]) throw new Error(`bench: --suite must be one of ${Object.keys(suites).join(', ')}; got '${suite}'`);
   if (json === '') throw new Error('bench: --json needs a file name');

@@ -20,6 +20,8 @@
 #   tests        every kernel, model and runtime test that needs no browser,
 #                against the float64 references (f16 paths where the adapter has shader-f16)
 #   kernels      the kernel benchmark with the tuning sweep
+#   attention    decode attention in both forms over contexts (which one
+#                DECODE_ATTENTION in src/kernels/tunings.ts should give the GPU)
 #   compare      the four architectures side by side at the 135m preset, with
 #                each kernel's time (--profile); reports under $OUT/compare
 #   retention    RetNet's parallel and chunkwise retention kernels at the
@@ -103,7 +105,7 @@ EOF
 }
 
 run() {
-  local local_run=0 tiny=0 deadline=540 phases=adapter,tests,kernels,compare,retention,f16
+  local local_run=0 tiny=0 deadline=540 phases=adapter,tests,kernels,attention,compare,retention,f16
   while [ $# -gt 0 ]; do
     case "$1" in
       --local) local_run=1 ;;
@@ -186,6 +188,7 @@ run() {
   else
     phase tests "$node" node_modules/vitest/vitest.mjs run "${tests[@]}" --reporter=default --reporter=json --outputFile.json="$out/tests.json"
     phase kernels "${bench[@]}" --suite kernels $([ $tiny = 1 ] && echo --quick --sweep=64x1 || echo --sweep) --json "$out/bench-kernels.json"
+    phase attention "${bench[@]}" --suite attention $([ $tiny = 1 ] && echo --contexts 16,160) --json "$out/bench-attention.json"
     phase compare "${bench[@]}" --suite compare "${compare[@]}" --out "$out/compare"
     phase retention "${bench[@]}" --suite retention "${retention[@]}" --json "$out/bench-retention.json"
     phase f16 "${bench[@]}" --suite compare --f16 "${f16[@]}" --out "$out/compare-f16" --json "$out/bench-compare-f16.json"

@@ -36,6 +36,7 @@ export async function compareInBrowser(root: string, bench: BenchOptions, softwa
     if (bench.contexts) q.set('contexts', bench.contexts.join(','));
     if (bench.repeats) q.set('repeats', String(bench.repeats));
     if (bench.layers) q.set('layers', String(bench.layers));
+    if (bench.depth) q.set('depth', String(bench.depth));
     if (bench.quick) q.set('steps', '4');
     if (bench.profile) q.set('profile', '1');
     if (bench.peer) q.set('peer', bench.peer.join(','));

@@ -51,7 +51,8 @@ export async function compareSuite(gpu: Gpu, bench: BenchOptions): Promise<void>
     contexts: bench.contexts ?? (bench.quick || tiny ? [128, 2048] : [128, 2048, 8192, 32768]),
     repeats: bench.repeats ?? 2,
     decodeSteps: bench.quick ? 4 : 16,
-    layers: bench.layers ?? (bench.quick && !tiny ? 4 : undefined),
+    layers: bench.layers ?? (bench.quick && !tiny && !bench.depth ? 4 : undefined),
+    depth: bench.depth,
     profile: bench.profile,
     bundled: (name) => join(root, 'models', name),
   };

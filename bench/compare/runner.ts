@@ -36,6 +36,8 @@ export interface CompareOptions {
   decodeSteps: number;
   /** Cut random presets to this many layers. */
   layers?: number;
+  /** Or cut each random preset to this fraction of its layers (presets.ts withLayers). */
+  depth?: number;
   /** Also time each kernel of one prefill (the first prompt length, one chunk at most) and one decode step (at the first context). */
   profile?: boolean;
   /**
@@ -240,7 +242,7 @@ export async function runCompare(gpu: Gpu, opts: CompareOptions, sink: Sink): Pr
   const results: CompareResults = {
     schema: 1,
     preset: opts.preset,
-    options: { preset: opts.preset, archs: opts.archs, prompts: opts.prompts, contexts: opts.contexts, repeats: opts.repeats, decodeSteps: opts.decodeSteps, layers: opts.layers, profile: opts.profile, peer: opts.peer?.columns },
+    options: { preset: opts.preset, archs: opts.archs, prompts: opts.prompts, contexts: opts.contexts, repeats: opts.repeats, decodeSteps: opts.decodeSteps, layers: opts.layers, depth: opts.depth, profile: opts.profile, peer: opts.peer?.columns },
     copyBandwidthBytesPerSecond: 0,
     models: [],
     samples: [],
@@ -265,7 +267,7 @@ export async function runCompare(gpu: Gpu, opts: CompareOptions, sink: Sink): Pr
   const loaded: Loaded[] = [];
   try {
     for (const arch of opts.archs) {
-      const entry = withLayers(PRESETS[opts.preset][arch], opts.layers);
+      const entry = withLayers(PRESETS[opts.preset][arch], opts.layers, opts.depth);
       try {
         const l = await loadAtMost(gpu, arch, entry, opts, longest, results.failures);
         loaded.push(l);
@@ -354,7 +356,7 @@ export async function runCompare(gpu: Gpu, opts: CompareOptions, sink: Sink): Pr
       }
       const transformer = loaded.find((l) => l.arch === 'transformer');
       if (opts.peer && transformer) {
-        const entry = withLayers(PRESETS[opts.preset].transformer, opts.layers);
+        const entry = withLayers(PRESETS[opts.preset].transformer, opts.layers, opts.depth);
         for (const column of opts.peer.columns) {
           try {
             results.peers.push(await peerBeside(transformer.model, transformer.record.compiles, entry, opts, column, opts.peer));

@@ -25,7 +25,7 @@ const defaultPeer = document.body.dataset.peer ?? 'webgpu,wasm,transformers-webg
 // The page's parts, after whatever its HTML holds (the demo's link back).
 document.body.insertAdjacentHTML('beforeend', `
   <h1>Transformer, Mamba, RetNet and MoE on this GPU</h1>
-  <p>Query parameters: <code>preset</code> (tiny, 135m), <code>archs</code>, <code>prompts</code>, <code>contexts</code>, <code>repeats</code>, <code>steps</code>, <code>layers</code>, <code>profile=1</code>, <code>peer</code> (${defaultPeer} by default; webgpu, wasm, transformers-webgpu, transformers-wasm or none).</p>
+  <p>Query parameters: <code>preset</code> (tiny, 135m), <code>archs</code>, <code>prompts</code>, <code>contexts</code>, <code>repeats</code>, <code>steps</code>, <code>layers</code>, <code>depth</code> (a fraction of each preset's layers), <code>profile=1</code>, <code>peer</code> (${defaultPeer} by default; webgpu, wasm, transformers-webgpu, transformers-wasm or none).</p>
   <p id="progress" role="status" aria-live="polite">starting</p>
   <ul id="notes"></ul>
   <section id="charts" aria-label="charts"></section>
@@ -48,6 +48,7 @@ async function main(): Promise<void> {
     repeats: Number(q.get('repeats') ?? 2),
     decodeSteps: Number(q.get('steps') ?? 8),
     layers: q.get('layers') ? Number(q.get('layers')) : undefined,
+    depth: q.get('depth') ? Number(q.get('depth')) : undefined,
     profile: q.get('profile') === '1',
     bundled: (name) => new URL(`models/${name}/`, location.href).href,
   };

@@ -5,6 +5,8 @@ import combineSource from './attn_decode_combine.wgsl?raw';
 import { Params, type Recorder } from '../runtime/recorder';
 import { fmtShape, type Tensor } from '../runtime/tensor';
 import { expectActivation, expectShape, expectCaches } from './checks';
+import { attnDecodeThreadPasses, type DecodeStep } from './attn_decode_threads';
+import { decodeAttention } from './tunings';
 
 // Two passes of one op: the split-K pass, and the merge of its partials.
 const kernel = defineKernel({ name: 'attn_decode', source, libs: [lib.attentionTile] });
@@ -31,13 +33,24 @@ export interface AttnDecodeOptions {
   scale?: number;
 }
 
+/** Floats per record of the partials workspace: o (Dh), m, l, then the thread form's scores of the chunk's keys. */
+const recordFloats = (Dh: number) => Dh + 2 + ATTN_DECODE_CHUNK;
+
 /**
  * Shape of the f32 partials workspace attnDecode needs for a cache of maxT
- * rows: (H, chunks, Dh + 2), a record [o, m, l] per head and chunk. The model
- * allocates it once (it can serve every layer); a decode step allocates nothing.
+ * rows: (H, chunks, Dh + 2 + ATTN_DECODE_CHUNK), a record [o, m, l, scores]
+ * per head and chunk. The model allocates it once (it can serve every layer);
+ * a decode step allocates nothing.
  */
 export function attnDecodeScratchShape(maxT: number, H: number, Dh: number): [number, number, number] {
-  return [H, Math.ceil(maxT / ATTN_DECODE_CHUNK), Dh + 2];
+  return [H, Math.ceil(maxT / ATTN_DECODE_CHUNK), recordFloats(Dh)];
+}
+
+/** Throws for a head dim attn_decode does not support (both forms: the thread form could take more, but a model must run on every adapter). */
+function expectHeadDim(Dh: number): void {
+  if (!(Number.isInteger(Dh) && Dh > 0 && Dh % 4 === 0 && Dh <= ATTN_DECODE_MAX_HEAD_DIM)) {
+    throw new Error(`attn_decode: head dim Dh = ${Dh} is not supported: it must be a multiple of 4, at most ${ATTN_DECODE_MAX_HEAD_DIM}`);
+  }
 }
 
 /** Workgroup memory of a configuration (bytes), as the shader declares it. */
@@ -53,9 +66,7 @@ function tileBytes(GB: number, BK: number, Dh: number): number {
  * the workgroup memory limit (bytes). Throws for an unsupported Dh.
  */
 export function attnDecodeConfig(G: number, Dh: number, workgroupBytes: number): { GB: number; groups: number; BK: number } {
-  if (!(Number.isInteger(Dh) && Dh > 0 && Dh % 4 === 0 && Dh <= ATTN_DECODE_MAX_HEAD_DIM)) {
-    throw new Error(`attn_decode: head dim Dh = ${Dh} is not supported: it must be a multiple of 4, at most ${ATTN_DECODE_MAX_HEAD_DIM}`);
-  }
+  expectHeadDim(Dh);
   const DH4 = Dh / 4;
   for (let cap = Math.min(G, HEADS_PER_GROUP_MAX); cap >= 1; cap--) {
     const groups = Math.ceil(G / cap);
@@ -77,9 +88,40 @@ export function attnDecodeConfig(G: number, Dh: number, workgroupBytes: number):
  * 0 .. len-1 written; out shaped as q; scratch f32 of
  * attnDecodeScratchShape(maxT, H, Dh) (or more chunks), owned by the caller.
  * Query head h reads KV head floor(h / (H / Hkv)). Dh: a multiple of 4, at most 256.
+ * Each chunk is reduced by a workgroup (attnDecodeWorkgroups) or by threads
+ * with no barrier (attnDecodeThreads), as tunings.ts chooses for the adapter.
  */
 export function attnDecode(rec: Recorder, q: Tensor, kCache: Tensor, vCache: Tensor, out: Tensor, opts: AttnDecodeOptions, scratch: Tensor): void {
-  const op = 'attn_decode';
+  if (decodeAttention(rec.gpu.report) === 'thread') attnDecodeThreads(rec, q, kCache, vCache, out, opts, scratch);
+  else attnDecodeWorkgroups(rec, q, kCache, vCache, out, opts, scratch);
+}
+
+/** attnDecode with a workgroup per chunk and group of query heads: keys in tiles through workgroup memory (attn_decode.wgsl). */
+export function attnDecodeWorkgroups(rec: Recorder, q: Tensor, kCache: Tensor, vCache: Tensor, out: Tensor, opts: AttnDecodeOptions, scratch: Tensor): void {
+  const s = checkStep(kernel.name, q, kCache, vCache, out, opts, scratch);
+  const G = s.H / s.Hkv;
+  const { GB, groups, BK } = attnDecodeConfig(G, s.Dh, rec.gpu.device.limits.maxComputeWorkgroupStorageSize);
+  const params = new Params(10).u32(s.H).u32(s.Hkv).u32(G).u32(groups).u32(s.len).u32(s.chunk).u32(s.nchunks).u32(s.slots).u32(s.stride).f32(s.scale2).buffer;
+  kernel.dispatch(rec, { type: s.type, overrides: { WG, GB, BK, DH: s.Dh } }, [q, kCache, vCache, scratch, out], params, [s.nchunks, s.Hkv * groups]);
+  combinePartials(rec, s);
+}
+
+/** attnDecode in two barrier-free passes, a thread per score and per 4 output lanes of a chunk (attn_decode_threads.ts). */
+export function attnDecodeThreads(rec: Recorder, q: Tensor, kCache: Tensor, vCache: Tensor, out: Tensor, opts: AttnDecodeOptions, scratch: Tensor): void {
+  const s = checkStep('attn_decode', q, kCache, vCache, out, opts, scratch);
+  attnDecodeThreadPasses(rec, s);
+  combinePartials(rec, s);
+}
+
+/** The merge of the chunks' partials into out, when there is more than one chunk. */
+function combinePartials(rec: Recorder, s: DecodeStep): void {
+  if (s.nchunks === 1) return;
+  const params = new Params(4).u32(s.Dh).u32(s.nchunks).u32(s.slots).u32(s.stride).buffer;
+  combine.dispatch(rec, { type: s.type, overrides: { WG: COMBINE_WG } }, [s.scratch, s.out], params, [s.H]);
+}
+
+/** Checks a decode step's arguments (naming the one at fault) and sizes its split. */
+function checkStep(op: string, q: Tensor, kCache: Tensor, vCache: Tensor, out: Tensor, opts: AttnDecodeOptions, scratch: Tensor): DecodeStep {
   const type = expectActivation(op, 'q', q);
   if (!(q.shape.length === 2 || (q.shape.length === 3 && q.shape[0] === 1))) {
     throw new Error(`${op}: q '${q.label}' has shape ${fmtShape(q.shape)}, expected (1, H, Dh) or (H, Dh)`);
@@ -95,28 +137,22 @@ export function attnDecode(rec: Recorder, q: Tensor, kCache: Tensor, vCache: Ten
   if (len > maxT) throw new Error(`${op}: len = ${len} keys exceed the cache's context of ${maxT} (kCache '${kCache.label}' ${fmtShape(kCache.shape)})`);
   const scale = opts.scale ?? 1 / Math.sqrt(Dh);
   if (!(Number.isFinite(scale) && scale > 0)) throw new Error(`${op}: scale must be a positive finite number, got ${scale}`);
+  expectHeadDim(Dh);
   const nchunks = Math.ceil(len / ATTN_DECODE_CHUNK);
   const slots = expectScratch(op, scratch, H, Dh, nchunks, len);
   for (const t of [q, kCache, vCache]) {
     if (scratch.buffer === t.buffer) throw new Error(`${op}: scratch '${scratch.label}' shares a buffer with '${t.label}', which is bound read`);
   }
-  const G = H / Hkv;
-  const { GB, groups, BK } = attnDecodeConfig(G, Dh, rec.gpu.device.limits.maxComputeWorkgroupStorageSize);
-  const params = new Params(9).u32(H).u32(Hkv).u32(G).u32(groups).u32(len).u32(ATTN_DECODE_CHUNK).u32(nchunks).u32(slots).f32(scale * Math.LOG2E).buffer;
-  kernel.dispatch(rec, { type, overrides: { WG, GB, BK, DH: Dh } }, [q, kCache, vCache, scratch, out], params, [nchunks, Hkv * groups]);
-  if (nchunks > 1) {
-    const cparams = new Params(3).u32(Dh).u32(nchunks).u32(slots).buffer;
-    combine.dispatch(rec, { type, overrides: { WG: COMBINE_WG } }, [scratch, out], cparams, [H]);
-  }
+  return { type, q, kCache, vCache, scratch, out, H, Hkv, Dh, len, chunk: ATTN_DECODE_CHUNK, nchunks, slots, stride: recordFloats(Dh), scale2: scale * Math.LOG2E };
 }
 
-/** Checks the partials workspace: f32 (H, slots, Dh + 2) with slots >= the chunks len needs; returns slots. */
+/** Checks the partials workspace: f32 (H, slots, Dh + 2 + chunk) with slots >= the chunks len needs; returns slots. */
 function expectScratch(op: string, scratch: Tensor, H: number, Dh: number, nchunks: number, len: number): number {
   scratch.assertAlive(op);
   const [sh, slots, rec] = scratch.shape;
-  if (scratch.dtype !== 'f32' || scratch.shape.length !== 3 || sh !== H || rec !== Dh + 2 || !(slots >= nchunks)) {
+  if (scratch.dtype !== 'f32' || scratch.shape.length !== 3 || sh !== H || rec !== recordFloats(Dh) || !(slots >= nchunks)) {
     throw new Error(
-      `${op}: scratch '${scratch.label}' ${fmtShape(scratch.shape)} ${scratch.dtype} must be f32 (H, chunks, Dh + 2) = ${fmtShape([H, nchunks, Dh + 2])} or more chunks ` +
+      `${op}: scratch '${scratch.label}' ${fmtShape(scratch.shape)} ${scratch.dtype} must be f32 (H, chunks, Dh + 2 + ${ATTN_DECODE_CHUNK}) = ${fmtShape([H, nchunks, recordFloats(Dh)])} or more chunks ` +
         `for len = ${len}; size it with attnDecodeScratchShape(maxT, H, Dh)`,
     );
   }

@@ -10,7 +10,7 @@
 // q:    (H, Dh) row-major, read as vec4 (Dh % 4 == 0)
 // kc:   (maxT, Hkv, Dh) the key cache, rows 0 .. len-1 written (rotary applied)
 // vc:   (maxT, Hkv, Dh) the value cache, same rows; rows >= len are never read
-// part: (H, slots, Dh + 2) f32 partials, record [o[0 .. Dh), m, l]; written when nchunks > 1
+// part: (H, slots, stride) f32 records [o[0 .. Dh), m, l, ...]; o, m, l written when nchunks > 1
 // out:  (H, Dh) written when nchunks == 1
 //
 // Grid: x = chunk, y = (KV head, group of GB query heads). Inside a chunk the
@@ -28,6 +28,7 @@ struct Params {
   chunk: u32,    // keys per chunk, a multiple of BK
   nchunks: u32,  // ceil(len / chunk)
   slots: u32,    // chunks the partials buffer holds per head
+  stride: u32,   // floats per record (Dh + 2, and room the thread form uses)
   scale: f32,    // score scale * log2(e)
 }
 
@@ -84,7 +85,7 @@ fn main(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) wid: v
     if (p.nchunks == 1u) {
       out[h * DH4 + ro.dl] = vec4<T>(acc[r] / Alpha[i]);
     } else {
-      let rec = (h * p.slots + c) * (DH + 2u);
+      let rec = (h * p.slots + c) * p.stride;
       let o = acc[r];
       part[rec + ro.dl * 4u] = o.x;
       part[rec + ro.dl * 4u + 1u] = o.y;

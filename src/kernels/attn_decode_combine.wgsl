@@ -3,7 +3,7 @@
 //   M = max_c m_c,  w_c = exp2(m_c - M),  out = sum_c w_c o_c / sum_c w_c l_c
 // (m in the log2 domain, as attn_decode.wgsl writes it).
 //
-// part: (H, slots, Dh + 2) f32, record [o[0 .. Dh), m, l]; chunks 0 .. nchunks-1 valid
+// part: (H, slots, stride) f32, records [o[0 .. Dh), m, l, ...]; chunks 0 .. nchunks-1 valid
 // out:  (H, Dh)
 // One workgroup per head; threads over the head dim.
 // Needs: nothing from lib/.
@@ -12,6 +12,7 @@ struct Params {
   Dh: u32,       // head dim
   nchunks: u32,  // chunks to merge
   slots: u32,    // chunks the partials buffer holds per head
+  stride: u32,   // floats per record
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -23,7 +24,7 @@ override WG: u32 = 64;
 @compute @workgroup_size(WG)
 fn main(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) wid: vec3<u32>) {
   let h = wid.x;
-  let rec = p.Dh + 2u;
+  let rec = p.stride;
   let base = h * p.slots * rec;
   // the largest chunk max (every thread finds it: nchunks reads, cheaper than a barrier)
   var mx = part[base + p.Dh];

@@ -44,7 +44,7 @@ describeGpu('the GPU kit, run here on a tiny selection', () => {
     expect(run.code, run.out).toBe(0);
 
     const summary = JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8')) as { phase: string; exit: number }[];
-    expect(summary.map((p) => [p.phase, p.exit])).toEqual([['adapter', 0], ['tests', 0], ['kernels', 0], ['compare', 0], ['retention', 0], ['f16', 0]]);
+    expect(summary.map((p) => [p.phase, p.exit])).toEqual([['adapter', 0], ['tests', 0], ['kernels', 0], ['attention', 0], ['compare', 0], ['retention', 0], ['f16', 0]]);
     const read = (name: string) => JSON.parse(readFileSync(join(out, name), 'utf8')) as BenchFile;
     const adapter = read('adapter.json');
     expect(adapter.report.adapter.length).toBeGreaterThan(0);
@@ -66,12 +66,16 @@ describeGpu('the GPU kit, run here on a tiny selection', () => {
       expect(compared.samples.length, dir).toBeGreaterThan(0);
       for (const s of compared.samples) expect(s.tokensPerSecond, dir).toBeGreaterThan(0);
     }
+    // Decode attention: both forms timed at each context asked for (16: one chunk; 160: two, merged).
+    const attention = read('bench-attention.json').tables.flatMap((t) => t.rows);
+    expect(attention.map((r) => r.context)).toEqual([16, 160]);
+    for (const r of attention) for (const c of ['workgroup µs', 'thread µs']) expect(r[c], c).toBeGreaterThan(0);
     // The retention kernels: both forms timed at each length asked for.
     const retention = read('bench-retention.json').tables.flatMap((t) => t.rows);
     expect(retention.map((r) => r.T)).toEqual([32, 64]);
     for (const r of retention) for (const c of ['parallel ms', 'chunkwise ms']) expect(r[c], c).toBeGreaterThan(0);
     const log = readFileSync(join(out, 'run.log'), 'utf8');
-    expect(log).toMatch(/== adapter[\s\S]*== tests[\s\S]*== kernels[\s\S]*== compare[\s\S]*== retention[\s\S]*Crossover: [\s\S]*RETNET_PARALLEL_MAX_T is \d+[\s\S]*== f16[\s\S]*gpu-check: done/);
+    expect(log).toMatch(/== adapter[\s\S]*== tests[\s\S]*== kernels[\s\S]*== attention[\s\S]*== compare[\s\S]*== retention[\s\S]*Crossover: [\s\S]*RETNET_PARALLEL_MAX_T is \d+[\s\S]*== f16[\s\S]*gpu-check: done/);
     // Without shader-f16 the f16 run says it ran in f32, and why.
     const f16 = read('bench-compare-f16.json');
     if (!f16.report.features.shaderF16) expect(f16.report.precisionReason).toBe('f32: preferF16 was asked for, but the adapter lacks shader-f16');

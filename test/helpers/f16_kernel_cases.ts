@@ -46,7 +46,7 @@ import { argmaxRef, countNonfiniteRef, keptSet, sampleRef, uniform01, type Sampl
 import { addInplace } from '../../src/kernels/add_inplace';
 import { gatedAdd } from '../../src/kernels/gated_add';
 import { argmax } from '../../src/kernels/argmax';
-import { ATTN_DECODE_CHUNK, attnDecode, attnDecodeScratchShape } from '../../src/kernels/attn_decode';
+import { ATTN_DECODE_CHUNK, attnDecodeScratchShape, attnDecodeThreads, attnDecodeWorkgroups } from '../../src/kernels/attn_decode';
 import { attnPrefill } from '../../src/kernels/attn_prefill';
 import { binary, type BinaryOp } from '../../src/kernels/binary';
 import { conv1dCausal } from '../../src/kernels/conv1d_causal';
@@ -765,8 +765,10 @@ function cache(seed: number, maxT: number, valid: number, Hkv: number, Dh: numbe
 
 const attnDecodeCase = kase('attn_decode', async (s) => {
   // len 7: one chunk, the output written by the split pass itself; len 2 * 128 + 37:
-  // three chunks merged by attn_decode_combine (f32 partials)
-  for (const c of [{ len: 7, H: 4, Hkv: 2, Dh: 16 }, { len: 2 * ATTN_DECODE_CHUNK + 37, H: 6, Hkv: 2, Dh: 32 }]) {
+  // three chunks merged by attn_decode_combine (f32 partials). Both forms (workgroups,
+  // and the barrier-free threads; tunings.ts gives each adapter one).
+  const forms = [['workgroup', attnDecodeWorkgroups], ['thread', attnDecodeThreads]] as const;
+  for (const [form, decode] of forms) for (const c of [{ len: 7, H: 4, Hkv: 2, Dh: 16 }, { len: 2 * ATTN_DECODE_CHUNK + 37, H: 6, Hkv: 2, Dh: 32 }]) {
     const maxT = c.len + EXTRA;
     const seed = c.len * 1013 + c.Dh * 7 + c.H;
     const q = f16In(randn(seed, c.H * c.Dh, 2)); // scale 2: peaked softmaxes
@@ -778,9 +780,9 @@ const attnDecodeCase = kase('attn_decode', async (s) => {
     const scratch = s.poisoned(attnDecodeScratchShape(maxT, c.H, c.Dh), 'attn.scratch', 'f32');
     const out = s.poisoned([1, c.H, c.Dh], 'out', 'f16');
     const rec = s.rec();
-    attnDecode(rec, tq, tk, tv, out, { len: c.len }, scratch);
+    decode(rec, tq, tk, tv, out, { len: c.len }, scratch);
     const want = attention(q, k, v, { T: 1, S: maxT, pos0: c.len - 1, H: c.H, Hkv: c.Hkv, Dh: c.Dh, scale: 1 / Math.sqrt(c.Dh) });
-    s.close(`attn_decode len ${c.len} H ${c.H}/${c.Hkv} Dh ${c.Dh}`, await s.read(rec, out), want, ATTN_TOL);
+    s.close(`attn_decode (${form}) len ${c.len} H ${c.H}/${c.Hkv} Dh ${c.Dh}`, await s.read(rec, out), want, ATTN_TOL);
   }
 });
 

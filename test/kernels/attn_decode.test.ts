@@ -1,6 +1,6 @@
 import { expect, it } from 'vitest';
 import { Recorder } from '../../src/runtime/recorder';
-import { ATTN_DECODE_CHUNK, attnDecode, attnDecodeConfig, attnDecodeScratchShape } from '../../src/kernels/attn_decode';
+import { ATTN_DECODE_CHUNK, attnDecode, attnDecodeConfig, attnDecodeScratchShape, attnDecodeThreads, attnDecodeWorkgroups } from '../../src/kernels/attn_decode';
 import { attnPrefill } from '../../src/kernels/attn_prefill';
 import { attention } from '../../src/reference/attention';
 import { Gpu } from '../../src/runtime/gpu';
@@ -16,6 +16,8 @@ import { expectClose } from '../helpers/compare';
 const TOL = { atol: 1e-5, rtol: 1e-5 };
 const EXTRA = 3; // cache rows past len, filled with NaN: reading one poisons the output
 const CHUNK = ATTN_DECODE_CHUNK;
+// Both forms run every case; attnDecode takes the adapter's (tunings.ts).
+const FORMS: [string, typeof attnDecode][] = [['workgroup', attnDecodeWorkgroups], ['thread', attnDecodeThreads]];
 
 interface Case { len: number; H: number; Hkv: number; Dh: number; scale?: number; rank2?: boolean }
 
@@ -29,7 +31,11 @@ function cache(seed: number, maxT: number, valid: number, Hkv: number, Dh: numbe
 /** The partials workspace for a cache of maxT rows, NaN-poisoned so stale or unwritten records show. */
 const scratchFor = (g: Gpu, maxT: number, H: number, Dh: number): Tensor => poisoned(g, attnDecodeScratchShape(maxT, H, Dh), 'attn.scratch', 'f32', 'scratch');
 
-async function runCase(g: Gpu, c: Case, seed: number): Promise<void> {
+async function runCase(g: Gpu, c: Case, seed: number, forms = FORMS): Promise<void> {
+  for (const [form, decode] of forms) await runForm(g, c, seed, form, decode);
+}
+
+async function runForm(g: Gpu, c: Case, seed: number, form: string, decode: typeof attnDecode): Promise<void> {
   const maxT = c.len + EXTRA;
   const qShape = c.rank2 ? [c.H, c.Dh] : [1, c.H, c.Dh];
   const q = randn(seed, c.H * c.Dh, 2); // scale 2: peaked softmaxes, so the max subtraction matters
@@ -41,10 +47,10 @@ async function runCase(g: Gpu, c: Case, seed: number): Promise<void> {
   const scratch = scratchFor(g, maxT, c.H, c.Dh);
   const out = poisoned(g, qShape);
   const rec = new Recorder(g);
-  attnDecode(rec, tq, tk, tv, out, { len: c.len, scale: c.scale }, scratch);
+  decode(rec, tq, tk, tv, out, { len: c.len, scale: c.scale }, scratch);
   const got = await rec.submitAndRead(out);
   const want = attention(q, k, v, { T: 1, S: maxT, pos0: c.len - 1, H: c.H, Hkv: c.Hkv, Dh: c.Dh, scale: c.scale ?? 1 / Math.sqrt(c.Dh) });
-  expectClose(got, want, TOL, `attn_decode len ${c.len} H ${c.H}/${c.Hkv} Dh ${c.Dh}`);
+  expectClose(got, want, TOL, `attn_decode (${form}) len ${c.len} H ${c.H}/${c.Hkv} Dh ${c.Dh}`);
   [tq, tk, tv, scratch, out].forEach((t) => t.dispose());
 }
 
@@ -94,7 +100,7 @@ describeGpu('attn_decode', () => {
     await runCase(gpu(), { len: 2048 - 1, H: 2, Hkv: 2, Dh: 16 }, 4243);
   });
 
-  it('two layers in one recorder share one scratch', async () => {
+  it.each(FORMS)('two layers in one recorder share one scratch (%s)', async (_form, decode) => {
     const g = gpu();
     const [H, Hkv, Dh, maxT] = [4, 2, 16, 3 * CHUNK + 8];
     const scratch = scratchFor(g, maxT, H, Dh);
@@ -109,7 +115,7 @@ describeGpu('attn_decode', () => {
         v: g.upload(v, [maxT, Hkv, Dh], { label: `L${L}.v` }),
         out: poisoned(g, [1, H, Dh], `L${L}.out`),
       };
-      attnDecode(rec, t.q, t.k, t.v, t.out, { len }, scratch);
+      decode(rec, t.q, t.k, t.v, t.out, { len }, scratch);
       return { t, want: attention(q, k, v, { T: 1, S: maxT, pos0: len - 1, H, Hkv, Dh, scale: 1 / Math.sqrt(Dh) }) };
     });
     await rec.submit();
@@ -122,7 +128,7 @@ describeGpu('attn_decode', () => {
 
   // Prefill of N tokens and a decode of the last one see the same keys: their last
   // rows agree to f32 rounding of two summation orders (same tolerance as above).
-  it.each([1, CHUNK - 1, CHUNK + 1, 2 * CHUNK + 33])('prefill of %i tokens agrees with decoding the last one', async (N) => {
+  it.each(FORMS.flatMap(([form, decode]) => [1, CHUNK - 1, CHUNK + 1, 2 * CHUNK + 33].map((N) => [N, form, decode] as const)))('prefill of %i tokens agrees with decoding the last one (%s)', async (N, _form, decode) => {
     const g = gpu();
     const [H, Hkv, Dh] = [4, 2, 32];
     const maxT = N + EXTRA;
@@ -136,7 +142,7 @@ describeGpu('attn_decode', () => {
     const outD = poisoned(g, [1, H, Dh], 'out.decode');
     const rec = new Recorder(g);
     attnPrefill(rec, tq, tk, tv, outP, { pos0: 0 });
-    attnDecode(rec, tqLast, tk, tv, outD, { len: N }, scratch);
+    decode(rec, tqLast, tk, tv, outD, { len: N }, scratch);
     await rec.submit();
     const prefillLast = (await g.read(outP)).subarray((N - 1) * H * Dh);
     const decoded = await g.read(outD);
@@ -181,7 +187,7 @@ describeGpu('attn_decode', () => {
     expect(() => attnDecode(rec, q, k, v3, out, ok, scratch)).toThrow(/attn_decode: vCache 'v3' has shape \(256, 3, 16\), expected \(256, 2, 16\)/);
     expect(() => attnDecode(rec, q, k, v, out, { len: maxT + 1 }, scratch)).toThrow(/attn_decode: len = 257 keys exceed the cache's context of 256/);
     expect(() => attnDecode(rec, q, k, v, out, { len: 0 }, scratch)).toThrow(/attn_decode: len must be a positive integer/);
-    expect(() => attnDecode(rec, q, k, v, out, { len: CHUNK + 1 }, small)).toThrow(/attn_decode: scratch 'small' \(4, 1, 18\) f32 must be f32 \(H, chunks, Dh \+ 2\) = \(4, 2, 18\) or more chunks for len = 129; size it with attnDecodeScratchShape/);
+    expect(() => attnDecode(rec, q, k, v, out, { len: CHUNK + 1 }, small)).toThrow(/attn_decode: scratch 'small' \(4, 1, 146\) f32 must be f32 \(H, chunks, Dh \+ 2 \+ 128\) = \(4, 2, 146\) or more chunks for len = 129; size it with attnDecodeScratchShape/);
     expect(() => attnDecode(rec, q2, k, v, out, ok, scratch)).toThrow(/attn_decode: q 'q2' has shape \(2, 4, 16\), expected \(1, H, Dh\) or \(H, Dh\)/);
     expect(() => attnDecode(rec, q, k, v, o8, ok, scratch)).toThrow(/attn_decode: out 'o8' has shape \(1, 4, 8\), expected \(1, 4, 16\)/);
     expect(() => attnDecode(rec, q, k, v, out, { len: 5, scale: -1 }, scratch)).toThrow(/attn_decode: scale must be a positive finite number/);

@@ -1,5 +1,5 @@
 import { expect, it } from 'vitest';
-import { adapterClass, MATVEC_TUNINGS, matvecTuning, NORM_LAYOUT, normLayout, PREFILL_MATMUL, prefillMatmul } from '../../src/kernels/tunings';
+import { adapterClass, DECODE_ATTENTION, decodeAttention, MATVEC_TUNINGS, matvecTuning, NORM_LAYOUT, normLayout, PREFILL_MATMUL, prefillMatmul } from '../../src/kernels/tunings';
 
 it('adapters fall into classes by vendor; a class with no measured tuning takes the general GPU one', () => {
   expect(adapterClass({ adapter: 'google / swiftshader / SwiftShader driver 5.0.0', software: true })).toBe('software');
@@ -13,10 +13,10 @@ it('adapters fall into classes by vendor; a class with no measured tuning takes 
   for (const m of Object.values(MATVEC_TUNINGS)) expect(m!.source.length).toBeGreaterThan(10);
 });
 
-it('the prefill matmul and the norms: registers and a thread per row on a software adapter, tiles and workgroups on a GPU', () => {
+it('the prefill matmul, the norms and decode attention: registers and threads on a software adapter, tiles and workgroups on a GPU', () => {
   const sw = { adapter: 'google / swiftshader / SwiftShader driver 5.0.0', software: true };
   const gpu = { adapter: 'nvidia / hopper / NVIDIA H200', software: false };
-  expect([prefillMatmul(sw), normLayout(sw)]).toEqual(['rows', 'thread']);
-  expect([prefillMatmul(gpu), normLayout(gpu)]).toEqual(['tiled', 'workgroup']);
-  for (const m of [...Object.values(PREFILL_MATMUL), ...Object.values(NORM_LAYOUT)]) expect(m!.source.length).toBeGreaterThan(10);
+  expect([prefillMatmul(sw), normLayout(sw), decodeAttention(sw)]).toEqual(['rows', 'thread', 'thread']);
+  expect([prefillMatmul(gpu), normLayout(gpu), decodeAttention(gpu)]).toEqual(['tiled', 'workgroup', 'workgroup']);
+  for (const m of [...Object.values(PREFILL_MATMUL), ...Object.values(NORM_LAYOUT), ...Object.values(DECODE_ATTENTION)]) expect(m!.source.length).toBeGreaterThan(10);
 });
