@@ -6,7 +6,7 @@ import { Params, type Recorder } from '../runtime/recorder';
 import { fmtShape, type Tensor } from '../runtime/tensor';
 import { expectActivation, expectShape, expectCaches } from './checks';
 import { attnDecodeThreadPasses, type DecodeStep } from './attn_decode_threads';
-import { decodeAttention } from './tunings';
+import { attentionForm } from './tunings';
 
 // Two passes of one op: the split-K pass, and the merge of its partials.
 const kernel = defineKernel({ name: 'attn_decode', source, libs: [lib.attentionTile] });
@@ -92,7 +92,7 @@ export function attnDecodeConfig(G: number, Dh: number, workgroupBytes: number):
  * with no barrier (attnDecodeThreads), as tunings.ts chooses for the adapter.
  */
 export function attnDecode(rec: Recorder, q: Tensor, kCache: Tensor, vCache: Tensor, out: Tensor, opts: AttnDecodeOptions, scratch: Tensor): void {
-  if (decodeAttention(rec.gpu.report) === 'thread') attnDecodeThreads(rec, q, kCache, vCache, out, opts, scratch);
+  if (attentionForm(rec.gpu.report) === 'thread') attnDecodeThreads(rec, q, kCache, vCache, out, opts, scratch);
   else attnDecodeWorkgroups(rec, q, kCache, vCache, out, opts, scratch);
 }
 

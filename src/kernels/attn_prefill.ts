@@ -1,11 +1,15 @@
 import { defineKernel } from './kernel';
 import { lib } from './lib';
 import source from './attn_prefill.wgsl?raw';
+import threadsSource from './attn_prefill_threads.wgsl?raw';
 import { Params, type Recorder } from '../runtime/recorder';
 import { fmtShape, type Tensor } from '../runtime/tensor';
 import { expectActivation, expectShape, expectCaches } from './checks';
+import { attentionForm } from './tunings';
 
 const kernel = defineKernel({ name: 'attn_prefill', source, libs: [lib.attentionTile] });
+const threads = defineKernel({ name: 'attn_prefill_threads', source: threadsSource });
+const THREADS_WG = 64;
 
 const WG = 128;
 /** Largest head dim supported (the tile must fit in workgroup memory). */
@@ -47,13 +51,34 @@ export function attnPrefillTile(Dh: number, workgroupBytes: number): { BQ: numbe
 }
 
 /**
- * Causal attention of T new queries against the KV cache (FlashAttention-style
- * tiles, online softmax in f32). q (T, H, Dh); kCache, vCache (maxT, Hkv, Dh)
- * with rows 0 .. pos0+T-1 written; out (T, H, Dh). Query t sees keys
- * 0 ..= pos0 + t; query head h reads KV head floor(h / (H / Hkv)).
- * Dh: a multiple of 4, at most 256.
+ * Causal attention of T new queries against the KV cache, online softmax in
+ * f32. q (T, H, Dh); kCache, vCache (maxT, Hkv, Dh) with rows 0 .. pos0+T-1
+ * written; out (T, H, Dh). Query t sees keys 0 ..= pos0 + t; query head h
+ * reads KV head floor(h / (H / Hkv)). Dh: a multiple of 4, at most 256.
+ * By workgroup tiles (attnPrefillWorkgroups) or by barrier-free threads
+ * (attnPrefillThreads), as tunings.ts chooses for the adapter.
  */
 export function attnPrefill(rec: Recorder, q: Tensor, kCache: Tensor, vCache: Tensor, out: Tensor, opts: AttnPrefillOptions): void {
+  if (attentionForm(rec.gpu.report) === 'thread') attnPrefillThreads(rec, q, kCache, vCache, out, opts);
+  else attnPrefillWorkgroups(rec, q, kCache, vCache, out, opts);
+}
+
+/** attnPrefill by FlashAttention-style tiles: BQ query rows × BK keys in workgroup memory (attn_prefill.wgsl). */
+export function attnPrefillWorkgroups(rec: Recorder, q: Tensor, kCache: Tensor, vCache: Tensor, out: Tensor, opts: AttnPrefillOptions): void {
+  const c = checkCall(rec, q, kCache, vCache, out, opts);
+  const { BQ, BK } = attnPrefillTile(c.Dh, rec.gpu.device.limits.maxComputeWorkgroupStorageSize);
+  kernel.dispatch(rec, { type: c.type, overrides: { WG, BQ, BK, DH: c.Dh } }, [q, kCache, vCache, out], c.params, [Math.ceil((c.T * c.H) / c.Hkv / BQ), c.Hkv]);
+}
+
+/** attnPrefill by a thread per query row and 16 dims, with no workgroup memory and no barrier (attn_prefill_threads.wgsl). */
+export function attnPrefillThreads(rec: Recorder, q: Tensor, kCache: Tensor, vCache: Tensor, out: Tensor, opts: AttnPrefillOptions): void {
+  const c = checkCall(rec, q, kCache, vCache, out, opts);
+  const blocks = Math.ceil(c.Dh / 64);
+  threads.dispatch(rec, { type: c.type, overrides: { WG: THREADS_WG, DH: c.Dh } }, [q, kCache, vCache, out], c.params, [Math.ceil(((c.T * c.H) / c.Hkv) * blocks / THREADS_WG), c.Hkv]);
+}
+
+/** Checks a call's arguments (naming the one at fault); returns its sizes and uniform params. */
+function checkCall(rec: Recorder, q: Tensor, kCache: Tensor, vCache: Tensor, out: Tensor, opts: AttnPrefillOptions) {
   const op = 'attn_prefill';
   const type = expectActivation(op, 'q', q);
   if (q.shape.length !== 3) throw new Error(`${op}: q '${q.label}' has shape ${fmtShape(q.shape)}, expected (T, H, Dh)`);
@@ -70,7 +95,7 @@ export function attnPrefill(rec: Recorder, q: Tensor, kCache: Tensor, vCache: Te
   }
   const scale = opts.scale ?? 1 / Math.sqrt(Dh);
   if (!(Number.isFinite(scale) && scale > 0)) throw new Error(`${op}: scale must be a positive finite number, got ${scale}`);
-  const { BQ, BK } = attnPrefillTile(Dh, rec.gpu.device.limits.maxComputeWorkgroupStorageSize);
+  attnPrefillTile(Dh, rec.gpu.device.limits.maxComputeWorkgroupStorageSize); // throws for an unsupported Dh, on either form
   const params = new Params(6).u32(T).u32(H).u32(Hkv).u32(H / Hkv).u32(pos0).f32(scale * Math.LOG2E).buffer;
-  kernel.dispatch(rec, { type, overrides: { WG, BQ, BK, DH: Dh } }, [q, kCache, vCache, out], params, [Math.ceil((T * H) / Hkv / BQ), Hkv]);
+  return { type, T, H, Hkv, Dh, params };
 }

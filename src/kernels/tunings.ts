@@ -77,15 +77,20 @@ export function normLayout(report: Pick<DeviceReport, 'adapter' | 'software'>): 
   return tuningFor(NORM_LAYOUT, report);
 }
 
-/** How attn_decode reduces a chunk of keys: by a workgroup through workgroup memory ('workgroup'), or by threads with no barrier ('thread', attn_decode_threads.ts). */
-export type DecodeAttention = 'workgroup' | 'thread';
+/**
+ * How attention reduces its keys: through workgroup memory, a workgroup per
+ * tile ('workgroup': attn_decode.wgsl's chunks, attn_prefill.wgsl's tiles), or
+ * by threads with no barrier ('thread': attn_decode_threads.ts,
+ * attn_prefill_threads.wgsl).
+ */
+export type AttentionForm = 'workgroup' | 'thread';
 
-export const DECODE_ATTENTION: TuningTable<DecodeAttention> = {
+export const ATTENTION_FORM: TuningTable<AttentionForm> = {
   gpu: { tuning: 'workgroup', source: 'not measured: chosen by reasoning (each key and value row read once per group of query heads)' },
   software: { tuning: 'thread', source: 'SwiftShader 5.0.0 through Dawn, 2-core x86-64 CPU, 2026-12: see bench/RESULTS.md' },
 };
 
-/** The decode attention form for this adapter. */
-export function decodeAttention(report: Pick<DeviceReport, 'adapter' | 'software'>): DecodeAttention {
-  return tuningFor(DECODE_ATTENTION, report);
+/** The attention form for this adapter (decode and prefill). */
+export function attentionForm(report: Pick<DeviceReport, 'adapter' | 'software'>): AttentionForm {
+  return tuningFor(ATTENTION_FORM, report);
 }

@@ -47,7 +47,7 @@ import { addInplace } from '../../src/kernels/add_inplace';
 import { gatedAdd } from '../../src/kernels/gated_add';
 import { argmax } from '../../src/kernels/argmax';
 import { ATTN_DECODE_CHUNK, attnDecodeScratchShape, attnDecodeThreads, attnDecodeWorkgroups } from '../../src/kernels/attn_decode';
-import { attnPrefill } from '../../src/kernels/attn_prefill';
+import { attnPrefillThreads, attnPrefillWorkgroups } from '../../src/kernels/attn_prefill';
 import { binary, type BinaryOp } from '../../src/kernels/binary';
 import { conv1dCausal } from '../../src/kernels/conv1d_causal';
 import { countNonfinite } from '../../src/kernels/count_nonfinite';
@@ -788,8 +788,10 @@ const attnDecodeCase = kase('attn_decode', async (s) => {
 
 const attnPrefillCase = kase('attn_prefill', async (s) => {
   // continuations (pos0 > 0) with grouped heads: 5 tokens in one tile; 37 tokens × G 3
-  // = 111 rows per KV head (4 tiles of 32, the last partial), Dh 64
-  for (const c of [{ T: 5, pos0: 9, H: 4, Hkv: 2, Dh: 16 }, { T: 37, pos0: 20, H: 6, Hkv: 2, Dh: 64 }]) {
+  // = 111 rows per KV head (4 tiles of 32, the last partial), Dh 64. Both forms
+  // (workgroup tiles, and the barrier-free threads; tunings.ts gives each adapter one).
+  const forms = [['workgroup', attnPrefillWorkgroups], ['thread', attnPrefillThreads]] as const;
+  for (const [form, prefill] of forms) for (const c of [{ T: 5, pos0: 9, H: 4, Hkv: 2, Dh: 16 }, { T: 37, pos0: 20, H: 6, Hkv: 2, Dh: 64 }]) {
     const maxT = c.pos0 + c.T + EXTRA;
     const seed = c.T * 1009 + c.pos0 * 31 + c.Dh * 7 + c.H;
     const q = f16In(randn(seed, c.T * c.H * c.Dh, 2));
@@ -800,9 +802,9 @@ const attnPrefillCase = kase('attn_prefill', async (s) => {
     const tv = s.upload(v, [maxT, c.Hkv, c.Dh], 'v', 'f16', 'cache');
     const out = s.poisoned([c.T, c.H, c.Dh], 'out', 'f16');
     const rec = s.rec();
-    attnPrefill(rec, tq, tk, tv, out, { pos0: c.pos0 });
+    prefill(rec, tq, tk, tv, out, { pos0: c.pos0 });
     const want = attention(q, k, v, { ...c, S: maxT, scale: 1 / Math.sqrt(c.Dh) });
-    s.close(`attn_prefill T ${c.T} pos0 ${c.pos0} H ${c.H}/${c.Hkv} Dh ${c.Dh}`, await s.read(rec, out), want, ATTN_TOL);
+    s.close(`attn_prefill (${form}) T ${c.T} pos0 ${c.pos0} H ${c.H}/${c.Hkv} Dh ${c.Dh}`, await s.read(rec, out), want, ATTN_TOL);
   }
 });
 

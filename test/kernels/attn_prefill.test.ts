@@ -1,6 +1,6 @@
 import { expect, it } from 'vitest';
 import { Recorder } from '../../src/runtime/recorder';
-import { attnPrefill, attnPrefillTile } from '../../src/kernels/attn_prefill';
+import { attnPrefill, attnPrefillThreads, attnPrefillTile, attnPrefillWorkgroups } from '../../src/kernels/attn_prefill';
 import { attention } from '../../src/reference/attention';
 import { Gpu } from '../../src/runtime/gpu';
 import { describeGpu, poisoned, useGpu } from '../helpers/gpu';
@@ -12,6 +12,8 @@ import { expectClose } from '../helpers/compare';
 // atol covers outputs that average out near 0; rtol 1e-5 is the softmax-in-f32 bound.
 const TOL = { atol: 1e-5, rtol: 1e-5 };
 const EXTRA = 3; // cache rows past the valid ones, filled with NaN: reading one poisons the output
+// Both forms run every case; attnPrefill takes the adapter's (tunings.ts).
+const FORMS: [string, typeof attnPrefill][] = [['workgroup', attnPrefillWorkgroups], ['thread', attnPrefillThreads]];
 
 interface Case { T: number; pos0: number; H: number; Hkv: number; Dh: number; scale?: number }
 
@@ -24,7 +26,11 @@ function cache(seed: number, c: Case): { host: Float32Array; maxT: number } {
   return { host, maxT };
 }
 
-async function runCase(g: Gpu, c: Case, seed: number): Promise<void> {
+async function runCase(g: Gpu, c: Case, seed: number, forms = FORMS): Promise<void> {
+  for (const [form, prefill] of forms) await runForm(g, c, seed, form, prefill);
+}
+
+async function runForm(g: Gpu, c: Case, seed: number, form: string, prefill: typeof attnPrefill): Promise<void> {
   const q = randn(seed, c.T * c.H * c.Dh, 2); // scale 2: peaked softmaxes, so the max subtraction matters
   const k = cache(seed + 1, c);
   const v = cache(seed + 2, c);
@@ -33,10 +39,10 @@ async function runCase(g: Gpu, c: Case, seed: number): Promise<void> {
   const tv = g.upload(v.host, [v.maxT, c.Hkv, c.Dh], { label: 'v' });
   const out = poisoned(g, [c.T, c.H, c.Dh]);
   const rec = new Recorder(g);
-  attnPrefill(rec, tq, tk, tv, out, { pos0: c.pos0, scale: c.scale });
+  prefill(rec, tq, tk, tv, out, { pos0: c.pos0, scale: c.scale });
   const got = await rec.submitAndRead(out);
   const want = attention(q, k.host, v.host, { ...c, S: k.maxT, scale: c.scale ?? 1 / Math.sqrt(c.Dh) });
-  expectClose(got, want, TOL, `attn_prefill T ${c.T} pos0 ${c.pos0} H ${c.H}/${c.Hkv} Dh ${c.Dh}`);
+  expectClose(got, want, TOL, `attn_prefill (${form}) T ${c.T} pos0 ${c.pos0} H ${c.H}/${c.Hkv} Dh ${c.Dh}`);
   [tq, tk, tv, out].forEach((t) => t.dispose());
 }
 

@@ -1,5 +1,5 @@
 import { expect, it } from 'vitest';
-import { adapterClass, DECODE_ATTENTION, decodeAttention, MATVEC_TUNINGS, matvecTuning, NORM_LAYOUT, normLayout, PREFILL_MATMUL, prefillMatmul } from '../../src/kernels/tunings';
+import { adapterClass, ATTENTION_FORM, attentionForm, MATVEC_TUNINGS, matvecTuning, NORM_LAYOUT, normLayout, PREFILL_MATMUL, prefillMatmul } from '../../src/kernels/tunings';
 
 it('adapters fall into classes by vendor; a class with no measured tuning takes the general GPU one', () => {
   expect(adapterClass({ adapter: 'google / swiftshader / SwiftShader driver 5.0.0', software: true })).toBe('software');
@@ -16,7 +16,7 @@ it('adapters fall into classes by vendor; a class with no measured tuning takes 
 it('the prefill matmul, the norms and decode attention: registers and threads on a software adapter, tiles and workgroups on a GPU', () => {
   const sw = { adapter: 'google / swiftshader / SwiftShader driver 5.0.0', software: true };
   const gpu = { adapter: 'nvidia / hopper / NVIDIA H200', software: false };
-  expect([prefillMatmul(sw), normLayout(sw), decodeAttention(sw)]).toEqual(['rows', 'thread', 'thread']);
-  expect([prefillMatmul(gpu), normLayout(gpu), decodeAttention(gpu)]).toEqual(['tiled', 'workgroup', 'workgroup']);
-  for (const m of [...Object.values(PREFILL_MATMUL), ...Object.values(NORM_LAYOUT), ...Object.values(DECODE_ATTENTION)]) expect(m!.source.length).toBeGreaterThan(10);
+  expect([prefillMatmul(sw), normLayout(sw), attentionForm(sw)]).toEqual(['rows', 'thread', 'thread']);
+  expect([prefillMatmul(gpu), normLayout(gpu), attentionForm(gpu)]).toEqual(['tiled', 'workgroup', 'workgroup']);
+  for (const m of [...Object.values(PREFILL_MATMUL), ...Object.values(NORM_LAYOUT), ...Object.values(ATTENTION_FORM)]) expect(m!.source.length).toBeGreaterThan(10);
 });
