@@ -16,7 +16,8 @@
 #
 # Phases:
 #   adapter      the adapter Dawn sees, its limits and features (subgroups,
-#                shader-f16, timestamp-query); a software adapter stops a GPU run
+#                shader-f16, timestamp-query), its f32 multiply-add rate and
+#                copy bandwidth; a software adapter stops a GPU run
 #   tests        every kernel, model and runtime test that needs no browser,
 #                against the float64 references (f16 paths where the adapter has shader-f16)
 #   kernels      the kernel benchmark with the tuning sweep
@@ -180,7 +181,7 @@ run() {
     retention=(--prompts 32,64 --repeats 1)
     tests=(test/kernels/rmsnorm.test.ts test/kernels/tunings.test.ts)
   fi
-  if ! phase adapter "${bench[@]}" --suite adapter --json "$out/adapter.json"; then
+  if ! phase adapter "${bench[@]}" --suite adapter $([ $tiny = 1 ] && echo --quick) --json "$out/adapter.json"; then
     echo "gpu-check: no adapter: nothing else can run"
   elif [ $local_run = 0 ] && "$node" -e "process.exit(JSON.parse(require('fs').readFileSync('$out/adapter.json', 'utf8')).report.software ? 0 : 1)"; then
     echo "gpu-check: Dawn found only a software adapter, not the GPU: its figures would say nothing (check the Vulkan loader and VK_DRIVER_FILES)"

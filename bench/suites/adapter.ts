@@ -1,11 +1,22 @@
-// Adapter suite: what the device offers, before anything is timed. The GPU
-// kit runs it first, to check that Dawn sees the real GPU through its driver
-// (not SwiftShader) and to record its limits and features beside the figures.
+// Adapter suite: what the device offers. The GPU kit runs it first, to check
+// that Dawn sees the real GPU through its driver (not SwiftShader) and to
+// record its limits and features beside the figures; then it times two
+// ceilings the kernels are measured against: the f32 multiply-add rate
+// (fma_peak.wgsl) and the bandwidth of a plain copy.
 
 import type { Gpu } from '../../src/runtime/gpu';
-import { printTable, type BenchOptions, type Row } from '../harness';
+import { Recorder } from '../../src/runtime/recorder';
+import { Params } from '../../src/runtime/recorder';
+import { defineKernel } from '../../src/kernels/kernel';
+import { copy } from '../../src/kernels/copy';
+import fmaSource from './fma_peak.wgsl?raw';
+import { GB, printTable, timeGpu, type BenchOptions, type Row } from '../harness';
 
-export async function adapterSuite(gpu: Gpu, _opts: BenchOptions): Promise<void> {
+const fmaPeak = defineKernel({ name: 'fma_peak', source: fmaSource });
+const FMA_WG = 64;
+const FMA_FLOPS_PER_STEP = 256; // fma_peak.wgsl: 8 chains x 4 fmas x 4 lanes x 2
+
+export async function adapterSuite(gpu: Gpu, opts: BenchOptions): Promise<void> {
   const info = (gpu.device as { adapterInfo?: GPUAdapterInfo }).adapterInfo;
   const subgroups = info as (GPUAdapterInfo & { subgroupMinSize?: number; subgroupMaxSize?: number }) | undefined;
   printTable('adapter', [{
@@ -22,4 +33,34 @@ export async function adapterSuite(gpu: Gpu, _opts: BenchOptions): Promise<void>
     if (typeof v === 'number') limits.push({ limit: key, value: v });
   }
   printTable('limits', limits);
+  printTable('ceilings', await ceilings(gpu, opts.quick));
+}
+
+/** The f32 multiply-add rate and a copy's bandwidth, each the median of a few timed runs. */
+async function ceilings(gpu: Gpu, quick: boolean): Promise<Row[]> {
+  // a GPU needs far more threads and steps than a CPU for the run to outlast a submit's overhead
+  const soft = gpu.report.software;
+  const groups = soft ? 256 : 4096;
+  const threads = groups * FMA_WG;
+  const iters = quick ? 64 : soft ? 1024 : 16384;
+  const sink = gpu.empty([threads, 4], 'f32', 'bench.fma.sink', 'scratch');
+  const bytes = (quick ? 4 : 64) * 2 ** 20;
+  const src = gpu.empty([bytes / 4], 'u32', 'bench.copy.src', 'scratch');
+  const dst = gpu.empty([bytes / 4], 'u32', 'bench.copy.dst', 'scratch');
+  try {
+    const params = new Params(1).u32(iters).buffer;
+    // the sink must hold finite sums: a check that the chains ran
+    const rec = new Recorder(gpu, 'verify');
+    fmaPeak.dispatch(rec, { overrides: { WG: FMA_WG } }, [sink], params, [groups]);
+    const out = (await rec.submitAndRead(sink)) as Float32Array;
+    if (!out.every(Number.isFinite)) throw new Error('bench fma_peak: the sink holds a value that is not finite');
+    const tFma = await timeGpu(gpu, (r) => fmaPeak.dispatch(r, { overrides: { WG: FMA_WG } }, [sink], params, [groups]), { perSubmit: 1, trials: 5 });
+    const tCopy = await timeGpu(gpu, (r) => copy(r, src, dst), { perSubmit: 2, trials: 5 });
+    return [
+      { ceiling: 'f32 multiply-add (vec4 fma chains in registers)', value: (threads * iters * FMA_FLOPS_PER_STEP) / tFma / 1e9, unit: 'GFLOP/s' },
+      { ceiling: `copy of ${bytes / 2 ** 20} MiB (bytes read + written)`, value: (2 * bytes) / tCopy / GB, unit: 'GB/s' },
+    ];
+  } finally {
+    [sink, src, dst].forEach((t) => t.dispose());
+  }
 }

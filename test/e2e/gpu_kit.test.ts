@@ -48,8 +48,10 @@ describeGpu('the GPU kit, run here on a tiny selection', () => {
     const read = (name: string) => JSON.parse(readFileSync(join(out, name), 'utf8')) as BenchFile;
     const adapter = read('adapter.json');
     expect(adapter.report.adapter.length).toBeGreaterThan(0);
-    expect(adapter.tables.map((t) => t.title)).toEqual(['adapter', 'features', 'limits']);
+    expect(adapter.tables.map((t) => t.title)).toEqual(['adapter', 'features', 'limits', 'ceilings']);
     expect(adapter.tables[2].rows.find((r) => r.limit === 'maxStorageBufferBindingSize')?.value).toBeGreaterThan(0);
+    expect(adapter.tables[3].rows.map((r) => r.unit)).toEqual(['GFLOP/s', 'GB/s']);
+    for (const r of adapter.tables[3].rows) expect(r.value, String(r.ceiling)).toBeGreaterThan(0);
     const tests = JSON.parse(readFileSync(join(out, 'tests.json'), 'utf8')) as { success: boolean; numPassedTests: number; numFailedTests: number };
     expect(tests.success).toBe(true);
     expect(tests.numPassedTests).toBeGreaterThan(5);
@@ -66,10 +68,15 @@ describeGpu('the GPU kit, run here on a tiny selection', () => {
       expect(compared.samples.length, dir).toBeGreaterThan(0);
       for (const s of compared.samples) expect(s.tokensPerSecond, dir).toBeGreaterThan(0);
     }
-    // Decode attention: both forms timed at each context asked for (16: one chunk; 160: two, merged).
-    const attention = read('bench-attention.json').tables.flatMap((t) => t.rows);
-    expect(attention.map((r) => r.context)).toEqual([16, 160]);
-    for (const r of attention) for (const c of ['workgroup µs', 'thread µs']) expect(r[c], c).toBeGreaterThan(0);
+    // Attention: both forms timed at each context asked for (16: one chunk; 160: two, merged),
+    // decode in one table, a prefill chunk in the other.
+    const [decodeAttention, prefillAttention] = read('bench-attention.json').tables;
+    expect(decodeAttention.title).toMatch(/^decode attention/);
+    expect(prefillAttention.title).toMatch(/^prefill attention/);
+    expect(decodeAttention.rows.map((r) => r.context)).toEqual([16, 160]);
+    for (const r of decodeAttention.rows) for (const c of ['workgroup µs', 'thread µs']) expect(r[c], c).toBeGreaterThan(0);
+    expect(prefillAttention.rows.map((r) => [r.context, r.queries])).toEqual([[16, 16], [160, 128]]);
+    for (const r of prefillAttention.rows) for (const c of ['workgroup ms', 'thread ms']) expect(r[c], c).toBeGreaterThan(0);
     // The retention kernels: both forms timed at each length asked for.
     const retention = read('bench-retention.json').tables.flatMap((t) => t.rows);
     expect(retention.map((r) => r.T)).toEqual([32, 64]);
