@@ -6,13 +6,13 @@ import type { Tensor } from '../runtime/tensor';
 import { expectQuantMatmul, vec4CodesBinding } from './checks';
 
 const kernel = defineKernel({ name: 'matmul_q4_rows', source, libs: [lib.q4Rows] });
-const WG = 64; // threads per workgroup (matmul_q4_rows.wgsl WG)
-const ROWS_PER_THREAD = 4;
+const WG = 16; // threads per workgroup (matmul_q4_rows.wgsl WG): 16 beat 4, 8, 32 and 64 on SwiftShader
+const ROWS_PER_THREAD = 8; // lib/q4_rows.wgsl
 const TOKENS_PER_THREAD = 8; // lib/q4_rows.wgsl
 
 /**
  * y = x @ W^T for T tokens, as matmulQ4, with no workgroup memory and no
- * barrier: a thread computes 4 rows for 8 tokens in registers (see
+ * barrier: a thread computes 8 rows for 8 tokens in registers (see
  * lib/q4_rows.wgsl). The prefill path where barriers are dear (software
  * adapters; tunings.ts chooses).
  */
