@@ -5,8 +5,7 @@
 // (fma_peak.wgsl) and the bandwidth of a plain copy.
 
 import type { Gpu } from '../../src/runtime/gpu';
-import { Recorder } from '../../src/runtime/recorder';
-import { Params } from '../../src/runtime/recorder';
+import { Params, Recorder } from '../../src/runtime/recorder';
 import { defineKernel } from '../../src/kernels/kernel';
 import { copy } from '../../src/kernels/copy';
 import fmaSource from './fma_peak.wgsl?raw';
@@ -49,11 +48,17 @@ async function ceilings(gpu: Gpu, quick: boolean): Promise<Row[]> {
   const dst = gpu.empty([bytes / 4], 'u32', 'bench.copy.dst', 'scratch');
   try {
     const params = new Params(1).u32(iters).buffer;
-    // the sink must hold finite sums: a check that the chains ran
+    // First a check that the chains ran their steps: the sums against float64 (f32 rounding
+    // stays far inside 1e-3; a tenth of the steps missing does not).
     const rec = new Recorder(gpu, 'verify');
     fmaPeak.dispatch(rec, { overrides: { WG: FMA_WG } }, [sink], params, [groups]);
     const out = (await rec.submitAndRead(sink)) as Float32Array;
-    if (!out.every(Number.isFinite)) throw new Error('bench fma_peak: the sink holds a value that is not finite');
+    for (const i of [0, threads - 1]) {
+      for (let j = 0; j < 4; j++) {
+        const want = fmaPeakSum(i, j, 4 * iters);
+        if (!(Math.abs(out[4 * i + j] - want) <= 1e-3 * Math.abs(want))) throw new Error(`bench fma_peak: thread ${i} lane ${j} holds ${out[4 * i + j]}, float64 says ${want}`);
+      }
+    }
     const tFma = await timeGpu(gpu, (r) => fmaPeak.dispatch(r, { overrides: { WG: FMA_WG } }, [sink], params, [groups]), { perSubmit: 1, trials: 5 });
     const tCopy = await timeGpu(gpu, (r) => copy(r, src, dst), { perSubmit: 2, trials: 5 });
     return [
@@ -63,4 +68,15 @@ async function ceilings(gpu: Gpu, quick: boolean): Promise<Row[]> {
   } finally {
     [sink, src, dst].forEach((t) => t.dispose());
   }
+}
+
+/** Component j of thread i's sum in fma_peak.wgsl after n steps of a = a * b + c on each of its 8 chains, in float64. */
+function fmaPeakSum(i: number, j: number, n: number): number {
+  const b = Math.fround(0.999);
+  const c = Math.fround(1e-3);
+  const fixed = c / (1 - b); // where every chain converges
+  const x = Math.fround(Math.fround(i) * Math.fround(1e-9));
+  let sum = 0;
+  for (let k = 0; k < 8; k++) sum += b ** n * (Math.fround(Math.fround(x + j) + Math.fround(0.1 * k)) - fixed) + fixed;
+  return sum;
 }

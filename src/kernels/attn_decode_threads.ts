@@ -33,10 +33,10 @@ export interface DecodeStep {
 }
 
 /**
- * Records the thread form's two passes: a thread per (head, key) writes the
- * scores into the chunk records, then a thread per (head, chunk, 4 lanes of
- * Dh) reduces its chunk to the partial [o, m, l], or to the output when one
- * chunk holds every key. The caller merges the partials (attn_decode_combine).
+ * Records the thread form's two passes: a thread per (head, 4 keys) writes
+ * the scores into the chunk records, then a thread per (head, chunk, 16 dims
+ * of Dh) reduces its chunk to the partial [o, m, l], or to the output when
+ * one chunk holds every key. The caller merges the partials (attn_decode_combine).
  */
 export function attnDecodeThreadPasses(rec: Recorder, s: DecodeStep): void {
   const G = s.H / s.Hkv;

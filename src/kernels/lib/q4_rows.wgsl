@@ -11,11 +11,13 @@
 // group since 32 | G; or one word of the tail when K % 32 != 0) the scales
 // are applied once per token: acc += d * (s + 8 x7 terms) + m * sum x.
 //
-// Why this shape, on SwiftShader (bench/RESULTS.md): its loads from storage
-// cost about as much as the arithmetic, so each x value read serves 8 rows
-// (4 rows: 1.6x slower); the tokens, rows and the 4 words of a chunk are
-// written out, each in its own variables, not arrays indexed in loops:
-// SwiftShader does not unroll loops, so such an array stays in memory.
+// Why this shape, on SwiftShader (bench/RESULTS.md): a load from storage at
+// a computed index is a gather there, one scalar load per invocation and
+// 32-bit value, and at 4 rows a thread the reads of x were half the kernel's
+// time, so each x value read now serves 8 rows (4 rows, written out alike,
+// was 1.3x slower). The tokens, rows and the 4 words of a chunk are written
+// out, each in its own variables, not arrays indexed in loops: SwiftShader
+// does not unroll loops, so such an array stays in memory.
 //
 // The kernel declares: codes (array<vec4<u32>>, the packed codes, binding
 // rounded up to 16 bytes), scales (array<u32>, pack2x16float(d, m)),
