@@ -1,5 +1,5 @@
 // What the benchmark suites share: their options, a kernel's GPU time
-// (timeGpu), and their tables, printed and handed to run.ts's --json file.
+// (timeGpu), a copy's bandwidth (copyBandwidth), and their tables, printed and handed to run.ts's --json file.
 // Speed is measured in the suites, never in tests. A kernel suite checks its
 // kernels against the float64 reference before it times them; the model
 // suites time models through the public contract, which the model tests
@@ -7,6 +7,7 @@
 
 import type { Gpu } from '../src/runtime/gpu';
 import { Recorder } from '../src/runtime/recorder';
+import { copy } from '../src/kernels/copy';
 
 export interface BenchOptions {
   quick: boolean;
@@ -54,6 +55,19 @@ export async function timeGpu(gpu: Gpu, record: (rec: Recorder, i: number) => vo
   for (let t = 0; t < opts.trials; t++) times.push(await runOnce());
   times.sort((a, b) => a - b);
   return times[Math.floor(times.length / 2)];
+}
+
+/** Bytes per second (read + written) of the copy kernel over a buffer far larger than any cache: the decode roofline's yardstick. */
+export async function copyBandwidth(gpu: Gpu, repeats: number): Promise<number> {
+  const bytes = Math.min(64 << 20, Math.floor(gpu.maxBinding / 16) * 16);
+  const src = gpu.empty([bytes / 4], 'u32', 'bench.copy.src', 'scratch');
+  const dst = gpu.empty([bytes / 4], 'u32', 'bench.copy.dst', 'scratch');
+  try {
+    return (2 * bytes) / (await timeGpu(gpu, (r) => copy(r, src, dst), { perSubmit: 1, trials: Math.max(3, repeats) }));
+  } finally {
+    src.dispose();
+    dst.dispose();
+  }
 }
 
 /** Prints a measured row at once and returns it (a long run keeps what it measured if a later case fails). */

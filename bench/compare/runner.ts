@@ -17,7 +17,7 @@ import type { LanguageModel, ModelState } from '../../src/models/model';
 import type { MemoryCategory } from '../../src/runtime/ledger';
 import { loadModel } from '../../src/load';
 import { Recorder } from '../../src/runtime/recorder';
-import { copy } from '../../src/kernels/copy';
+import { copyBandwidth } from '../harness';
 import { ARCHS, PRESETS, withLayers, type Arch, type PresetEntry } from './presets';
 import { randomCheckpoint } from './random_checkpoint';
 import { peerBeside, type PeerColumn, type PeerModules, type PeerSample } from './peer';
@@ -153,30 +153,6 @@ export interface CompareResults {
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)];
 const message = (e: unknown) => (e instanceof Error ? e.message : String(e));
-
-/** Bytes per second of the copy kernel over a buffer far larger than any cache: the decode roofline's yardstick. */
-async function copyBandwidth(gpu: Gpu, repeats: number): Promise<number> {
-  const bytes = Math.min(64 << 20, Math.floor(gpu.maxBinding / 16) * 16);
-  const src = gpu.empty([bytes / 4], 'u32', 'bench.copy.src', 'scratch');
-  const dst = gpu.empty([bytes / 4], 'u32', 'bench.copy.dst', 'scratch');
-  try {
-    const once = async () => {
-      const rec = new Recorder(gpu, 'bench.copy');
-      copy(rec, src, dst);
-      const t0 = performance.now();
-      await rec.submit();
-      await gpu.device.queue.onSubmittedWorkDone();
-      return (performance.now() - t0) / 1000;
-    };
-    await once();
-    const times: number[] = [];
-    for (let i = 0; i < Math.max(3, repeats); i++) times.push(await once());
-    return (2 * bytes) / median(times); // read once, written once
-  } finally {
-    src.dispose();
-    dst.dispose();
-  }
-}
 
 export function checkCompareOptions(o: CompareOptions): void {
   if (!Object.hasOwn(PRESETS, o.preset)) throw new Error(`bench: unknown preset '${o.preset}' (presets: ${Object.keys(PRESETS).join(', ')})`);

@@ -95,6 +95,29 @@ describeGpu('attn_decode', () => {
     await runCase(gpu(), c, 9000 + c.len * 1013 + c.Dh * 7 + c.H);
   });
 
+  // The forms must differ in what they run, or the cases above check one form twice: the
+  // thread form is attn_decode_threads.ts's two passes, the workgroup form attn_decode itself;
+  // both merge several chunks with attn_decode_combine. Checked on the dispatches recorded.
+  it.each([
+    ['workgroup', attnDecodeWorkgroups, ['attn_decode'], ['attn_decode', 'attn_decode_combine']],
+    ['thread', attnDecodeThreads, ['attn_decode_scores', 'attn_decode_values'], ['attn_decode_scores', 'attn_decode_values', 'attn_decode_combine']],
+  ] as const)('the %s form records its own kernels, one chunk and several', async (_form, decode, oneChunk, chunks) => {
+    const g = gpu();
+    for (const [len, want] of [[CHUNK, oneChunk], [CHUNK + 1, chunks]] as const) {
+      const [H, Hkv, Dh, maxT] = [4, 2, 16, len + EXTRA];
+      const tq = g.upload(randn(len, H * Dh), [1, H, Dh], { label: 'q' });
+      const tk = g.upload(cache(len + 1, maxT, len, Hkv, Dh), [maxT, Hkv, Dh], { label: 'k' });
+      const tv = g.upload(cache(len + 2, maxT, len, Hkv, Dh), [maxT, Hkv, Dh], { label: 'v' });
+      const scratch = scratchFor(g, maxT, H, Dh);
+      const out = poisoned(g, [1, H, Dh]);
+      const rec = new Recorder(g);
+      decode(rec, tq, tk, tv, out, { len }, scratch);
+      const { times } = await rec.submitProfiled();
+      expect(times.map((t) => t.op), `len ${len}`).toEqual(want);
+      [tq, tk, tv, scratch, out].forEach((t) => t.dispose());
+    }
+  });
+
   it('2048 keys with tiny heads (Dh 16, H 2)', async () => {
     await runCase(gpu(), { len: 2048, H: 2, Hkv: 1, Dh: 16 }, 4242);
     await runCase(gpu(), { len: 2048 - 1, H: 2, Hkv: 2, Dh: 16 }, 4243);
